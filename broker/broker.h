@@ -1,0 +1,119 @@
+/* kefu-broker: accepts events (XSUB fire-and-forget, ROUTER confirmed, HTTP POST),
+ * validates them, deduplicates at the door, sequences and journals them in Redis with one
+ * Lua step per loop pass, then fans them out on XPUB. Serves stats over HTTP. */
+#ifndef BROKER_H
+#define BROKER_H
+
+#include <event2/http.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "kf_bus.h"
+#include "kf_cfg.h"
+#include "kf_daemon.h"
+#include "kf_proto.h"
+#include "kf_redis.h"
+
+#define BROKER_NTOPICS 20 /* entries of kf_proto_topics[] */
+
+/* [broker] section */
+typedef struct {
+    long long max_event_bytes;  /* reject larger events */
+    long long dedup_window_s;   /* door dedup window */
+    long long journal_maxlen;   /* approximate cap of kefu:journal */
+    long long max_inflight;     /* events sent to Redis and unanswered before reading pauses */
+    long long batch;            /* events per journal step */
+    long long stats_refresh_ms; /* how often journal length/seq are read from Redis */
+    long long dead_after_beats; /* heartbeats missed before a daemon is marked dead */
+    long long http_max_body;    /* HTTP ingest body limit */
+} broker_conf_t;
+
+typedef enum { ITEM_FIRE, ITEM_ZMQ, ITEM_HTTP } item_kind_t;
+
+/* One event on its way through the broker. */
+typedef struct item_s {
+    item_kind_t kind;
+    int topic;                   /* index into kf_proto_topics */
+    char *event_id;
+    uint8_t *bytes;              /* the envelope as it will be journaled (without seq) */
+    size_t len;
+    bool resolved;               /* reply known */
+    char *reply;                 /* "ok 12", "duplicate 3", "rejected ...", "error ..." */
+    int http_code;
+    /* ITEM_ZMQ: the ROUTER routing frames (identity, and an empty delimiter for REQ) */
+    zmq_msg_t route[2];
+    int nroute;
+    /* ITEM_HTTP */
+    struct evhttp_request *req;
+    TAILQ_ENTRY(item_s) order;   /* replies go out in arrival order */
+} item_t;
+
+TAILQ_HEAD(item_list, item_s);
+
+typedef struct {
+    uint64_t in, accepted, out, bytes, duplicates, rejected;
+} topic_stats_t;
+
+typedef struct {
+    char daemon[64], instance[32], version[32];
+    int32_t pid;
+    int64_t uptime_s, lag, timers_pending;
+    uint64_t processed, errors, applied_seq;
+    int64_t last_seen_mono;
+} fleet_entry_t;
+
+typedef struct broker_s {
+    kf_daemon_t *daemon;
+    kf_conf_t *conf;
+    broker_conf_t *bconf;
+    struct event_base *base;
+    kf_redis_t *redis;
+    int journal_script;
+    kf_bus_t *xsub, *router, *xpub;
+    kf_bus_t *mon_xsub, *mon_router, *mon_xpub;
+    struct evhttp *http;
+    struct event *flush_ev, *refresh_ev;
+    /* the batch being filled in this loop pass */
+    item_t **batch;
+    size_t nbatch;
+    size_t inflight;             /* events in journal steps awaiting Redis */
+    struct item_list pending;    /* items that owe a reply, in arrival order */
+    bool paused, stopping;
+    /* stats */
+    topic_stats_t topics[BROKER_NTOPICS];
+    uint64_t rejects[KF_REJ__COUNT];
+    uint64_t in_total, dropped, confirmed_errors;
+    int64_t subscribers, publishers, subscriptions;
+    int64_t journal_seq, journal_len;
+    int64_t started_mono;
+    fleet_entry_t *fleet;
+    size_t nfleet;
+} broker_t;
+
+extern const kf_cfg_opt_t broker_opts[];
+extern const size_t broker_nopts;
+
+/* broker_ingest.c */
+int broker_ingest_start(broker_t *b, char *err, size_t errlen);
+void broker_ingest_stop(broker_t *b);
+/* Takes one event from any door; item is owned by the broker from here on. */
+void broker_submit(broker_t *b, item_t *item, const void *data, size_t len, const char *topic,
+                   kf_env_t *decoded);
+item_t *broker_item_new(item_kind_t kind);
+void broker_reject(broker_t *b, item_t *item, kf_reject_t why, const char *detail);
+void broker_flush_replies(broker_t *b);
+int broker_topic_index(const char *topic);
+
+/* broker_http.c */
+int broker_http_start(broker_t *b, char *err, size_t errlen);
+void broker_http_stop(broker_t *b);
+void broker_http_reply(broker_t *b, item_t *item);
+
+/* broker_stats.c */
+void broker_fleet_beat(broker_t *b, const kf_env_t *env);
+char *broker_stats_json(broker_t *b);
+char *broker_stats_prometheus(broker_t *b);
+int broker_monitor_start(broker_t *b, char *err, size_t errlen);
+
+#endif

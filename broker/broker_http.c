@@ -1,0 +1,182 @@
+/* kefu-broker: HTTP — /healthz, /stats, /metrics, the dashboard, and JSON ingest. */
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+#include "kf_json.h"
+#include "kf_log.h"
+#include "kf_util.h"
+
+extern const char kf_broker_dashboard_html[];
+
+static void s_send(struct evhttp_request *req, int code, const char *type, const char *body)
+{
+    struct evbuffer *buf = evbuffer_new();
+    evbuffer_add(buf, body, strlen(body));
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Content-Type", type);
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    evhttp_send_reply(req, code, NULL, buf);
+    evbuffer_free(buf);
+}
+
+static void s_send_owned(struct evhttp_request *req, int code, const char *type, char *body)
+{
+    s_send(req, code, type, body);
+    free(body);
+}
+
+/* Turns the one-line reply of the pipeline into the HTTP answer. */
+void broker_http_reply(broker_t *b, item_t *it)
+{
+    if (!it->req)
+        return; /* the client went away */
+    struct evhttp_connection *conn = evhttp_request_get_connection(it->req);
+    if (conn)
+        evhttp_connection_set_closecb(conn, NULL, NULL);
+    json_t *o = json_object();
+    const char *r = it->reply;
+    const char *sp = strchr(r, ' ');
+    size_t word = sp ? (size_t)(sp - r) : strlen(r);
+    json_object_set_new(o, "result", json_stringn(r, word));
+    if ((strncmp(r, "ok ", 3) == 0 || strncmp(r, "duplicate ", 10) == 0) && sp) {
+        json_object_set_new(o, "seq", json_integer(strtoll(sp + 1, NULL, 10)));
+    } else if (strncmp(r, "rejected ", 9) == 0) {
+        const char *colon = strstr(r + 9, ": ");
+        json_object_set_new(o, "reason", json_stringn(r + 9, colon ? (size_t)(colon - r - 9)
+                                                                  : strlen(r + 9)));
+        json_object_set_new(o, "error", json_string(colon ? colon + 2 : r + 9));
+    } else if (sp) {
+        json_object_set_new(o, "error", json_string(sp + 1));
+    }
+    char *body = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    size_t n = strlen(body);
+    body = kf_xrealloc(body, n + 2);
+    memcpy(body + n, "\n", 2);
+    s_send_owned(it->req, it->http_code ? it->http_code : 200, "application/json", body);
+    it->req = NULL;
+}
+
+static void s_on_conn_close(struct evhttp_connection *conn, void *arg)
+{
+    item_t *it = arg;
+    it->req = NULL;
+}
+
+static void s_ingest(broker_t *b, struct evhttp_request *req, const char *topic)
+{
+    item_t *it = broker_item_new(ITEM_HTTP);
+    it->req = req;
+    evhttp_connection_set_closecb(evhttp_request_get_connection(req), s_on_conn_close, it);
+    TAILQ_INSERT_TAIL(&b->pending, it, order);
+    b->in_total++;
+    it->topic = broker_topic_index(topic);
+    if (it->topic < 0) {
+        char err[128];
+        snprintf(err, sizeof(err), "unknown topic '%.64s'", topic);
+        broker_reject(b, it, KF_REJ_UNKNOWN_TOPIC, err);
+        return;
+    }
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t n = evbuffer_get_length(in);
+    b->topics[it->topic].in++;
+    b->topics[it->topic].bytes += n;
+    char *text = kf_xmalloc(n + 1);
+    evbuffer_remove(in, text, n);
+    text[n] = '\0';
+    char err[512];
+    kf_env_t *env = kf_json_parse_event(text, n, topic, err, sizeof(err));
+    free(text);
+    if (!env) {
+        broker_reject(b, it, KF_REJ_BAD_JSON, err);
+        return;
+    }
+    kf_reject_t why = kf_proto_validate(env, topic, err, sizeof(err));
+    size_t len = 0;
+    uint8_t *bytes = why == KF_REJ_NONE ? kf_env_pack(env, &len) : NULL;
+    if (why == KF_REJ_NONE && len > (size_t)b->bconf->max_event_bytes) {
+        why = KF_REJ_OVERSIZED;
+        snprintf(err, sizeof(err), "event of %zu bytes is over the %lld-byte limit", len,
+                 b->bconf->max_event_bytes);
+    }
+    if (why != KF_REJ_NONE)
+        broker_reject(b, it, why, err);
+    else if (kf_proto_topic_is_out(topic))
+        broker_reject(b, it, KF_REJ_UNKNOWN_TOPIC, "output topics are not accepted over HTTP");
+    else
+        broker_submit(b, it, bytes, len, topic, env);
+    free(bytes);
+    kf_env_free(env);
+}
+
+static void s_on_request(struct evhttp_request *req, void *arg)
+{
+    broker_t *b = arg;
+    const char *uri = evhttp_request_get_uri(req);
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    char path[256];
+    const char *q = strchr(uri, '?');
+    size_t n = q ? (size_t)(q - uri) : strlen(uri);
+    if (n >= sizeof(path))
+        n = sizeof(path) - 1;
+    memcpy(path, uri, n);
+    path[n] = '\0';
+    if (strncmp(path, "/v1/events/", 11) == 0) {
+        if (cmd != EVHTTP_REQ_POST)
+            return s_send(req, 405, "text/plain", "use POST\n");
+        if (b->stopping)
+            return s_send(req, 503, "application/json",
+                          "{\"result\":\"error\",\"error\":\"broker is stopping\"}\n");
+        return s_ingest(b, req, path + 11);
+    }
+    if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD)
+        return s_send(req, 405, "text/plain", "method not allowed\n");
+    if (strcmp(path, "/healthz") == 0) {
+        bool up = kf_redis_ready(b->redis);
+        return s_send(req, up ? 200 : 503, "text/plain",
+                      up ? "ok\n" : "degraded: redis unavailable\n");
+    }
+    if (strcmp(path, "/stats") == 0)
+        return s_send_owned(req, 200, "application/json", broker_stats_json(b));
+    if (strcmp(path, "/metrics") == 0)
+        return s_send_owned(req, 200, "text/plain; version=0.0.4; charset=utf-8",
+                            broker_stats_prometheus(b));
+    if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0)
+        return s_send(req, 200, "text/html; charset=utf-8", kf_broker_dashboard_html);
+    s_send(req, 404, "text/plain", "not found\n");
+}
+
+int broker_http_start(broker_t *b, char *err, size_t errlen)
+{
+    const char *listen = b->conf->http_listen;
+    const char *colon = strrchr(listen, ':');
+    long long port;
+    if (!colon || kf_parse_ll(colon + 1, 1, 65535, &port)) {
+        snprintf(err, errlen, "[http] listen: expected host:port, got '%s'", listen);
+        return KF_ERR;
+    }
+    char host[128];
+    snprintf(host, sizeof(host), "%.*s", (int)(colon - listen), listen);
+    b->http = evhttp_new(b->base);
+    evhttp_set_max_body_size(b->http, (ev_ssize_t)b->bconf->http_max_body);
+    evhttp_set_timeout(b->http, 30);
+    evhttp_set_allowed_methods(b->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
+    evhttp_set_gencb(b->http, s_on_request, b);
+    if (evhttp_bind_socket(b->http, host, (uint16_t)port) != 0) {
+        snprintf(err, errlen, "[http] listen: cannot bind %s", listen);
+        return KF_ERR;
+    }
+    return KF_OK;
+}
+
+void broker_http_stop(broker_t *b)
+{
+    if (b->http)
+        evhttp_free(b->http);
+    b->http = NULL;
+}

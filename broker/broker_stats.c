@@ -1,0 +1,307 @@
+/* kefu-broker: counters, the fleet view from heartbeats, /stats JSON and /metrics. */
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "broker.h"
+#include "kf_clock.h"
+#include "kf_log.h"
+#include "kf_util.h"
+
+#define FLEET_MAX 1024
+
+/* ------------------------------------------------------------------ fleet */
+
+static fleet_entry_t *s_fleet_find(broker_t *b, const char *daemon, const char *instance)
+{
+    for (size_t i = 0; i < b->nfleet; i++)
+        if (!strcmp(b->fleet[i].daemon, daemon) && !strcmp(b->fleet[i].instance, instance))
+            return &b->fleet[i];
+    if (b->nfleet < FLEET_MAX) {
+        b->fleet = kf_xrealloc(b->fleet, (b->nfleet + 1) * sizeof(fleet_entry_t));
+        fleet_entry_t *e = &b->fleet[b->nfleet++];
+        memset(e, 0, sizeof(*e));
+        return e;
+    }
+    size_t oldest = 0; /* full: reuse the entry seen longest ago */
+    for (size_t i = 1; i < b->nfleet; i++)
+        if (b->fleet[i].last_seen_mono < b->fleet[oldest].last_seen_mono)
+            oldest = i;
+    memset(&b->fleet[oldest], 0, sizeof(fleet_entry_t));
+    return &b->fleet[oldest];
+}
+
+void broker_fleet_beat(broker_t *b, const kf_env_t *env)
+{
+    const Kefu__V1__Heartbeat *hb = env->sys_heartbeat;
+    const char *instance = hb->instance ? hb->instance : "0";
+    fleet_entry_t *e = s_fleet_find(b, hb->daemon, instance);
+    bool was_dead = e->last_seen_mono == 0 ||
+                    kf_mono_ms() - e->last_seen_mono >
+                        b->bconf->dead_after_beats * b->conf->heartbeat_ms;
+    snprintf(e->daemon, sizeof(e->daemon), "%s", hb->daemon);
+    snprintf(e->instance, sizeof(e->instance), "%s", instance);
+    snprintf(e->version, sizeof(e->version), "%s", hb->version ? hb->version : "");
+    e->pid = hb->pid;
+    e->uptime_s = hb->uptime_s;
+    e->processed = hb->processed;
+    e->errors = hb->errors;
+    e->lag = hb->lag;
+    e->timers_pending = hb->timers_pending;
+    e->applied_seq = hb->applied_seq;
+    e->last_seen_mono = kf_mono_ms();
+    if (was_dead)
+        kf_log_notice("fleet: %s/%s (pid %d) is alive", e->daemon, e->instance, e->pid);
+}
+
+static bool s_alive(broker_t *b, const fleet_entry_t *e)
+{
+    return kf_mono_ms() - e->last_seen_mono <= b->bconf->dead_after_beats * b->conf->heartbeat_ms;
+}
+
+/* ------------------------------------------------------------------ /stats */
+
+static json_t *s_totals(broker_t *b)
+{
+    uint64_t acc = 0, out = 0, bytes = 0, dup = 0, rej = 0;
+    for (int i = 0; i < BROKER_NTOPICS; i++) {
+        acc += b->topics[i].accepted;
+        out += b->topics[i].out;
+        bytes += b->topics[i].bytes;
+        dup += b->topics[i].duplicates;
+    }
+    for (int r = 1; r < KF_REJ__COUNT; r++)
+        rej += b->rejects[r];
+    return json_pack("{sI sI sI sI sI sI sI sI}", "in", (json_int_t)b->in_total, "accepted",
+                     (json_int_t)acc, "out", (json_int_t)out, "bytes_in", (json_int_t)bytes,
+                     "duplicates", (json_int_t)dup, "rejected", (json_int_t)rej, "dropped",
+                     (json_int_t)b->dropped, "errors", (json_int_t)b->confirmed_errors);
+}
+
+static json_t *s_topics(broker_t *b)
+{
+    json_t *o = json_object();
+    for (int i = 0; i < BROKER_NTOPICS; i++) {
+        topic_stats_t *t = &b->topics[i];
+        json_object_set_new(o, kf_proto_topics[i],
+                            json_pack("{sI sI sI sI sI sI}", "in", (json_int_t)t->in, "accepted",
+                                      (json_int_t)t->accepted, "out", (json_int_t)t->out, "bytes",
+                                      (json_int_t)t->bytes, "duplicates",
+                                      (json_int_t)t->duplicates, "rejected",
+                                      (json_int_t)t->rejected));
+    }
+    return o;
+}
+
+static json_t *s_fleet(broker_t *b)
+{
+    json_t *a = json_array();
+    int64_t now = kf_mono_ms();
+    for (size_t i = 0; i < b->nfleet; i++) {
+        fleet_entry_t *e = &b->fleet[i];
+        json_array_append_new(
+            a, json_pack("{ss ss si ss sI sb sI sI sI sI sI sI}", "daemon", e->daemon, "instance",
+                         e->instance, "pid", (int)e->pid, "version", e->version, "uptime_s",
+                         (json_int_t)e->uptime_s, "alive", s_alive(b, e), "age_ms",
+                         (json_int_t)(now - e->last_seen_mono), "processed",
+                         (json_int_t)e->processed, "errors", (json_int_t)e->errors, "lag",
+                         (json_int_t)e->lag, "timers_pending", (json_int_t)e->timers_pending,
+                         "applied_seq", (json_int_t)e->applied_seq));
+    }
+    return a;
+}
+
+char *broker_stats_json(broker_t *b)
+{
+    char now[40];
+    kf_time_format(kf_wall_ms(), 480, now, sizeof(now));
+    json_t *rej = json_object();
+    for (int r = 1; r < KF_REJ__COUNT; r++)
+        json_object_set_new(rej, kf_reject_name((kf_reject_t)r), json_integer((json_int_t)b->rejects[r]));
+    uint64_t dup = 0;
+    for (int i = 0; i < BROKER_NTOPICS; i++)
+        dup += b->topics[i].duplicates;
+    json_t *o = json_pack(
+        "{ss ss si sI ss s{sb sI sI} s{sI sI sI} so so sI so sI sI sI so}", "daemon",
+        "kefu-broker", "version", KEFU_VERSION, "pid", (int)getpid(), "uptime_s",
+        (json_int_t)((kf_mono_ms() - b->started_mono) / 1000), "now", now, "redis", "connected",
+        kf_redis_ready(b->redis), "reconnects", (json_int_t)kf_redis_reconnects(b->redis),
+        "inflight", (json_int_t)b->inflight, "journal", "seq", (json_int_t)b->journal_seq,
+        "length", (json_int_t)b->journal_len, "maxlen", (json_int_t)b->bconf->journal_maxlen,
+        "totals", s_totals(b), "rejects", rej, "duplicates", (json_int_t)dup, "topics",
+        s_topics(b), "subscribers", (json_int_t)b->subscribers, "publishers",
+        (json_int_t)b->publishers, "subscriptions", (json_int_t)b->subscriptions, "fleet",
+        s_fleet(b));
+    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    char *line = kf_xasprintf("%s\n", text);
+    free(text);
+    return line;
+}
+
+/* ------------------------------------------------------------------ /metrics */
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+} s_text_t;
+
+static void s_put(s_text_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void s_put(s_text_t *t, const char *fmt, ...)
+{
+    va_list ap;
+    for (;;) {
+        va_start(ap, fmt);
+        int n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
+        va_end(ap);
+        if (n >= 0 && (size_t)n < t->cap - t->len) {
+            t->len += (size_t)n;
+            return;
+        }
+        t->cap = t->cap * 2 + (size_t)(n > 0 ? n : 64);
+        t->buf = kf_xrealloc(t->buf, t->cap);
+    }
+}
+
+static void s_metric_head(s_text_t *t, const char *name, const char *type, const char *help)
+{
+    s_put(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void s_topic_metric(s_text_t *t, broker_t *b, const char *name, const char *help,
+                           size_t off)
+{
+    s_metric_head(t, name, "counter", help);
+    for (int i = 0; i < BROKER_NTOPICS; i++)
+        s_put(t, "%s{topic=\"%s\"} %llu\n", name, kf_proto_topics[i],
+              (unsigned long long)*(uint64_t *)((char *)&b->topics[i] + off));
+}
+
+static void s_fleet_metrics(s_text_t *t, broker_t *b)
+{
+    s_metric_head(t, "kefu_fleet_up", "gauge", "1 while the daemon's heartbeats arrive");
+    for (size_t i = 0; i < b->nfleet; i++)
+        s_put(t, "kefu_fleet_up{daemon=\"%s\",instance=\"%s\"} %d\n", b->fleet[i].daemon,
+              b->fleet[i].instance, s_alive(b, &b->fleet[i]));
+    s_metric_head(t, "kefu_fleet_lag", "gauge", "events behind the journal head");
+    for (size_t i = 0; i < b->nfleet; i++)
+        s_put(t, "kefu_fleet_lag{daemon=\"%s\",instance=\"%s\"} %lld\n", b->fleet[i].daemon,
+              b->fleet[i].instance, (long long)b->fleet[i].lag);
+    s_metric_head(t, "kefu_fleet_processed_total", "counter", "events processed by the daemon");
+    for (size_t i = 0; i < b->nfleet; i++)
+        s_put(t, "kefu_fleet_processed_total{daemon=\"%s\",instance=\"%s\"} %llu\n",
+              b->fleet[i].daemon, b->fleet[i].instance,
+              (unsigned long long)b->fleet[i].processed);
+}
+
+char *broker_stats_prometheus(broker_t *b)
+{
+    s_text_t t = {kf_xmalloc(8192), 0, 8192};
+    s_topic_metric(&t, b, "kefu_broker_events_in_total", "events received, by topic",
+                   offsetof(topic_stats_t, in));
+    s_topic_metric(&t, b, "kefu_broker_events_accepted_total", "events journaled, by topic",
+                   offsetof(topic_stats_t, accepted));
+    s_topic_metric(&t, b, "kefu_broker_events_out_total", "events published on XPUB, by topic",
+                   offsetof(topic_stats_t, out));
+    s_topic_metric(&t, b, "kefu_broker_bytes_in_total", "bytes received, by topic",
+                   offsetof(topic_stats_t, bytes));
+    s_topic_metric(&t, b, "kefu_broker_duplicates_total", "events answered duplicate, by topic",
+                   offsetof(topic_stats_t, duplicates));
+    s_metric_head(&t, "kefu_broker_rejects_total", "counter", "events rejected, by reason");
+    for (int r = 1; r < KF_REJ__COUNT; r++)
+        s_put(&t, "kefu_broker_rejects_total{reason=\"%s\"} %llu\n", kf_reject_name((kf_reject_t)r),
+              (unsigned long long)b->rejects[r]);
+    s_metric_head(&t, "kefu_broker_received_total", "counter", "messages received on any door");
+    s_put(&t, "kefu_broker_received_total %llu\n", (unsigned long long)b->in_total);
+    s_metric_head(&t, "kefu_broker_dropped_total", "counter",
+                  "fire-and-forget events dropped because Redis was unavailable");
+    s_put(&t, "kefu_broker_dropped_total %llu\n", (unsigned long long)b->dropped);
+    s_metric_head(&t, "kefu_broker_confirm_errors_total", "counter",
+                  "confirmed publishes answered with an error");
+    s_put(&t, "kefu_broker_confirm_errors_total %llu\n", (unsigned long long)b->confirmed_errors);
+    s_metric_head(&t, "kefu_broker_journal_seq", "gauge", "last sequence number assigned");
+    s_put(&t, "kefu_broker_journal_seq %lld\n", (long long)b->journal_seq);
+    s_metric_head(&t, "kefu_broker_journal_length", "gauge", "entries in kefu:journal");
+    s_put(&t, "kefu_broker_journal_length %lld\n", (long long)b->journal_len);
+    s_metric_head(&t, "kefu_broker_inflight", "gauge", "events awaiting the journal step");
+    s_put(&t, "kefu_broker_inflight %zu\n", b->inflight);
+    s_metric_head(&t, "kefu_broker_subscribers", "gauge", "connected subscribers (XPUB peers)");
+    s_put(&t, "kefu_broker_subscribers %lld\n", (long long)b->subscribers);
+    s_metric_head(&t, "kefu_broker_publishers", "gauge", "connected publishers (XSUB+ROUTER)");
+    s_put(&t, "kefu_broker_publishers %lld\n", (long long)b->publishers);
+    s_metric_head(&t, "kefu_broker_redis_up", "gauge", "1 while Redis is connected");
+    s_put(&t, "kefu_broker_redis_up %d\n", kf_redis_ready(b->redis));
+    s_metric_head(&t, "kefu_broker_redis_reconnects_total", "counter", "Redis reconnections");
+    s_put(&t, "kefu_broker_redis_reconnects_total %lu\n", kf_redis_reconnects(b->redis));
+    s_fleet_metrics(&t, b);
+    return t.buf;
+}
+
+/* ------------------------------------------------------------------ peers */
+
+static void s_on_monitor(kf_bus_t *bus, zmq_msg_t *parts, size_t n, size_t total, void *arg)
+{
+    int64_t *counter = arg;
+    if (n < 1 || zmq_msg_size(&parts[0]) < 6)
+        return;
+    uint16_t ev;
+    memcpy(&ev, zmq_msg_data(&parts[0]), sizeof(ev));
+    if (ev == ZMQ_EVENT_ACCEPTED)
+        (*counter)++;
+    else if (ev == ZMQ_EVENT_DISCONNECTED && *counter > 0)
+        (*counter)--;
+}
+
+static int s_monitor(broker_t *b, kf_bus_t *target, kf_bus_t **mon, const char *name,
+                     int64_t *counter, char *err, size_t errlen)
+{
+    char ep[64];
+    snprintf(ep, sizeof(ep), "inproc://monitor-%s", name);
+    if (zmq_socket_monitor(kf_bus_socket(target), ep,
+                           ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) != 0) {
+        snprintf(err, errlen, "zmq_socket_monitor: %s", zmq_strerror(errno));
+        return KF_ERR;
+    }
+    *mon = kf_bus_new(b->base, kf_daemon_zctx(b->daemon), ZMQ_PAIR, 1000, err, errlen);
+    if (!*mon || kf_bus_connect(*mon, ep, err, errlen))
+        return KF_ERR;
+    kf_bus_on_recv(*mon, s_on_monitor, NULL, counter);
+    return KF_OK;
+}
+
+static void s_on_refresh_reply(kf_redis_t *r, redisReply *reply, void *arg)
+{
+    broker_t *b = arg;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2)
+        return;
+    redisReply *seq = reply->element[0], *len = reply->element[1];
+    b->journal_seq = seq->type == REDIS_REPLY_STRING ? strtoll(seq->str, NULL, 10) : 0;
+    b->journal_len = len->type == REDIS_REPLY_INTEGER ? len->integer : 0;
+}
+
+static void s_on_refresh(evutil_socket_t fd, short what, void *arg)
+{
+    broker_t *b = arg;
+    if (kf_redis_ready(b->redis))
+        kf_redis_cmd(b->redis, s_on_refresh_reply, b,
+                     "EVAL %s 2 kefu:seq kefu:journal",
+                     "return {redis.call('GET', KEYS[1]), redis.call('XLEN', KEYS[2])}");
+}
+
+int broker_monitor_start(broker_t *b, char *err, size_t errlen)
+{
+    if (s_monitor(b, b->xpub, &b->mon_xpub, "xpub", &b->subscribers, err, errlen) ||
+        s_monitor(b, b->xsub, &b->mon_xsub, "xsub", &b->publishers, err, errlen) ||
+        s_monitor(b, b->router, &b->mon_router, "router", &b->publishers, err, errlen))
+        return KF_ERR;
+    b->refresh_ev = event_new(b->base, -1, EV_PERSIST, s_on_refresh, b);
+    long long ms = b->bconf->stats_refresh_ms;
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    event_add(b->refresh_ev, &tv);
+    return KF_OK;
+}

@@ -1,0 +1,357 @@
+/* kf_proto: see kf_proto.h. */
+#include "kf_proto.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "kf_util.h"
+
+const char *const kf_proto_topics[] = {
+    "shop.config", "order.created", "order.paid", "order.closed", "order.confirmed",
+    "order.shipped", "logistics.scan", "logistics.area_delay", "review.posted",
+    "review.modified", "review.deleted", "case.updated", "buyer.profile", "buyer.optout",
+    "campaign.launch", "sys.clock", "action.contact", "action.task", "action.alert",
+    "sys.heartbeat", NULL,
+};
+
+static const char *const s_reject_names[KF_REJ__COUNT] = {
+    [KF_REJ_NONE] = "none",
+    [KF_REJ_FRAMES] = "frames",
+    [KF_REJ_OVERSIZED] = "oversized",
+    [KF_REJ_MALFORMED] = "malformed",
+    [KF_REJ_UNKNOWN_TOPIC] = "unknown_topic",
+    [KF_REJ_TOPIC_MISMATCH] = "topic_mismatch",
+    [KF_REJ_MISSING_FIELD] = "missing_field",
+    [KF_REJ_INVALID_FIELD] = "invalid_field",
+    [KF_REJ_INVALID_UTF8] = "invalid_utf8",
+    [KF_REJ_BAD_JSON] = "bad_json",
+};
+
+const char *kf_reject_name(kf_reject_t r)
+{
+    return (r >= 0 && r < KF_REJ__COUNT) ? s_reject_names[r] : "unknown";
+}
+
+/* "order.paid" -> "order_paid": the first dot becomes an underscore. */
+const ProtobufCFieldDescriptor *kf_proto_topic_field(const char *topic)
+{
+    char name[64];
+    size_t n = strlen(topic);
+    if (n == 0 || n >= sizeof(name))
+        return NULL;
+    const char *dot = strchr(topic, '.');
+    if (!dot || strchr(dot + 1, '.') || strchr(topic, '_') == topic)
+        return NULL;
+    memcpy(name, topic, n + 1);
+    name[dot - topic] = '_';
+    if (strchr(name, '_') != name + (dot - topic))
+        return NULL; /* "a_b.c" must not alias "a.b_c" */
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field_by_name(&kefu__v1__envelope__descriptor, name);
+    if (!f || !(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
+        return NULL;
+    return f;
+}
+
+const char *kf_proto_case_topic(Kefu__V1__Envelope__PayloadCase c, char *buf, size_t len)
+{
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field(&kefu__v1__envelope__descriptor, (unsigned)c);
+    if (!f || !(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) || strlen(f->name) >= len)
+        return NULL;
+    strcpy(buf, f->name);
+    char *u = strchr(buf, '_');
+    if (u)
+        *u = '.';
+    return buf;
+}
+
+bool kf_proto_topic_is_out(const char *topic)
+{
+    return strncmp(topic, "action.", 7) == 0 || strcmp(topic, "sys.heartbeat") == 0;
+}
+
+/* ------------------------------------------------------------------ validation */
+
+/* Fields that must be present, per topic, as dotted paths into the payload. */
+typedef struct {
+    const char *topic;
+    const char *fields[4];
+} s_required_t;
+
+static const s_required_t s_required[] = {
+    {"order.created", {"order_id", "buyer.buyer_id", "total_fen"}},
+    {"order.paid", {"order_id"}},
+    {"order.closed", {"order_id"}},
+    {"order.confirmed", {"order_id"}},
+    {"order.shipped", {"order_id", "tracking_no"}},
+    {"logistics.scan", {"tracking_no", "state"}},
+    {"logistics.area_delay", {"cities", "until"}},
+    {"review.posted", {"review_id", "order_id", "rating"}},
+    {"review.modified", {"review_id", "rating"}},
+    {"review.deleted", {"review_id"}},
+    {"case.updated", {"case_id", "status"}},
+    {"buyer.profile", {"buyer_id"}},
+    {"buyer.optout", {"buyer_id", "channels"}},
+    {"campaign.launch", {"campaign_id"}},
+    {"sys.clock", {"now"}},
+    {"action.contact", {"action_id", "channel", "reason"}},
+    {"action.task", {"task_id", "kind"}},
+    {"action.alert", {"alert_id", "kind"}},
+    {"sys.heartbeat", {"daemon"}},
+};
+
+/* kuaidi100 state codes of DOMAIN.md §2 (groups and sub-states). */
+static const int s_scan_codes[] = {0,   1,   2,   3,   4,   5,   6,   7,   14,  101, 102,
+                                   103, 1001, 1002, 1003, 501, 301, 302, 303, 304, 401, 201,
+                                   202, 203, 204, 205, 206, 207, 208, 209, 210};
+
+static bool s_present(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
+{
+    const char *base = (const char *)m;
+    if (f->label == PROTOBUF_C_LABEL_REPEATED)
+        return *(const size_t *)(base + f->quantifier_offset) > 0;
+    if (f->type == PROTOBUF_C_TYPE_STRING) {
+        const char *s = *(char *const *)(base + f->offset);
+        return s && *s;
+    }
+    if (f->type == PROTOBUF_C_TYPE_MESSAGE)
+        return *(void *const *)(base + f->offset) != NULL;
+    if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
+        return *(const uint32_t *)(base + f->quantifier_offset) == f->id;
+    if (f->label == PROTOBUF_C_LABEL_OPTIONAL)
+        return *(const protobuf_c_boolean *)(base + f->quantifier_offset);
+    return true;
+}
+
+static bool s_path_present(const ProtobufCMessage *m, const char *path)
+{
+    char part[64];
+    while (m) {
+        const char *dot = strchr(path, '.');
+        size_t n = dot ? (size_t)(dot - path) : strlen(path);
+        if (n >= sizeof(part))
+            return false;
+        memcpy(part, path, n);
+        part[n] = '\0';
+        const ProtobufCFieldDescriptor *f =
+            protobuf_c_message_descriptor_get_field_by_name(m->descriptor, part);
+        if (!f || !s_present(m, f))
+            return false;
+        if (!dot)
+            return true;
+        if (f->type != PROTOBUF_C_TYPE_MESSAGE || f->label == PROTOBUF_C_LABEL_REPEATED)
+            return false;
+        m = *(ProtobufCMessage *const *)((const char *)m + f->offset);
+        path = dot + 1;
+    }
+    return false;
+}
+
+static bool s_ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+static kf_reject_t s_check_value(const ProtobufCFieldDescriptor *f, const void *p, char *err,
+                                 size_t errlen)
+{
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_STRING: {
+        const char *s = *(char *const *)p;
+        if (s && !kf_utf8_valid(s, strlen(s))) {
+            snprintf(err, errlen, "field '%s' is not valid UTF-8", f->name);
+            return KF_REJ_INVALID_UTF8;
+        }
+        break;
+    }
+    case PROTOBUF_C_TYPE_INT64: {
+        int64_t v = *(const int64_t *)p;
+        if (v < 0 && (s_ends_with(f->name, "_fen") || s_ends_with(f->name, "_at") ||
+                      s_ends_with(f->name, "_by") || strcmp(f->name, "now") == 0)) {
+            snprintf(err, errlen, "field '%s' must not be negative (got %lld)", f->name,
+                     (long long)v);
+            return KF_REJ_INVALID_FIELD;
+        }
+        break;
+    }
+    case PROTOBUF_C_TYPE_INT32: {
+        int32_t v = *(const int32_t *)p;
+        if (strcmp(f->name, "qty") == 0 && v <= 0) {
+            snprintf(err, errlen, "field 'qty' must be positive (got %d)", v);
+            return KF_REJ_INVALID_FIELD;
+        }
+        break;
+    }
+    default:
+        break;
+    }
+    return KF_REJ_NONE;
+}
+
+static kf_reject_t s_check_message(const ProtobufCMessage *m, int depth, char *err,
+                                   size_t errlen);
+
+static kf_reject_t s_check_field(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
+                                 int depth, char *err, size_t errlen)
+{
+    const char *base = (const char *)m;
+    if (!s_present(m, f))
+        return KF_REJ_NONE;
+    size_t count = 1;
+    const char *elems = base + f->offset;
+    size_t esize = 0;
+    if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+        count = *(const size_t *)(base + f->quantifier_offset);
+        elems = *(char *const *)(base + f->offset);
+    }
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_STRING: case PROTOBUF_C_TYPE_MESSAGE: esize = sizeof(void *); break;
+    case PROTOBUF_C_TYPE_INT64: case PROTOBUF_C_TYPE_UINT64: case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_FIXED64: case PROTOBUF_C_TYPE_SFIXED64: case PROTOBUF_C_TYPE_DOUBLE:
+        esize = 8; break;
+    case PROTOBUF_C_TYPE_BOOL: esize = sizeof(protobuf_c_boolean); break;
+    case PROTOBUF_C_TYPE_BYTES: esize = sizeof(ProtobufCBinaryData); break;
+    default: esize = 4; break;
+    }
+    for (size_t i = 0; i < count; i++) {
+        const void *p = elems + i * esize;
+        kf_reject_t r;
+        if (f->type == PROTOBUF_C_TYPE_MESSAGE)
+            r = s_check_message(*(ProtobufCMessage *const *)p, depth + 1, err, errlen);
+        else
+            r = s_check_value(f, p, err, errlen);
+        if (r != KF_REJ_NONE)
+            return r;
+    }
+    return KF_REJ_NONE;
+}
+
+static kf_reject_t s_check_message(const ProtobufCMessage *m, int depth, char *err,
+                                   size_t errlen)
+{
+    if (!m || depth > 8)
+        return KF_REJ_NONE;
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        kf_reject_t r = s_check_field(m, &d->fields[i], depth, err, errlen);
+        if (r != KF_REJ_NONE)
+            return r;
+    }
+    return KF_REJ_NONE;
+}
+
+static bool s_scan_code_known(int code)
+{
+    for (size_t i = 0; i < KF_ARRAY_LEN(s_scan_codes); i++)
+        if (s_scan_codes[i] == code)
+            return true;
+    return false;
+}
+
+static kf_reject_t s_check_required(const kf_env_t *env, const ProtobufCMessage *payload,
+                                    char *err, size_t errlen)
+{
+    if (!env->event_id || !*env->event_id) {
+        snprintf(err, errlen, "missing field 'event_id'");
+        return KF_REJ_MISSING_FIELD;
+    }
+    if (strncmp(env->topic, "sys.", 4) != 0 && (!env->shop_id || !*env->shop_id)) {
+        snprintf(err, errlen, "missing field 'shop_id'");
+        return KF_REJ_MISSING_FIELD;
+    }
+    for (size_t i = 0; i < KF_ARRAY_LEN(s_required); i++) {
+        if (strcmp(s_required[i].topic, env->topic) != 0)
+            continue;
+        for (size_t k = 0; k < 4 && s_required[i].fields[k]; k++) {
+            if (!s_path_present(payload, s_required[i].fields[k])) {
+                snprintf(err, errlen, "missing field '%s'", s_required[i].fields[k]);
+                return KF_REJ_MISSING_FIELD;
+            }
+        }
+    }
+    return KF_REJ_NONE;
+}
+
+kf_reject_t kf_proto_validate(const kf_env_t *env, const char *frame_topic, char *err,
+                              size_t errlen)
+{
+    if (!env->topic || !*env->topic) {
+        snprintf(err, errlen, "missing field 'topic'");
+        return KF_REJ_MISSING_FIELD;
+    }
+    if (!kf_utf8_valid(env->topic, strlen(env->topic)) || !kf_proto_topic_field(env->topic)) {
+        snprintf(err, errlen, "unknown topic '%.64s'", env->topic);
+        return KF_REJ_UNKNOWN_TOPIC;
+    }
+    if (frame_topic && strcmp(frame_topic, env->topic) != 0) {
+        snprintf(err, errlen, "topic frame '%.64s' differs from envelope topic '%s'",
+                 frame_topic, env->topic);
+        return KF_REJ_TOPIC_MISMATCH;
+    }
+    const ProtobufCFieldDescriptor *pf = kf_proto_topic_field(env->topic);
+    if (env->payload_case == KEFU__V1__ENVELOPE__PAYLOAD__NOT_SET) {
+        snprintf(err, errlen, "missing payload for topic '%s'", env->topic);
+        return KF_REJ_MISSING_FIELD;
+    }
+    if ((unsigned)env->payload_case != pf->id) {
+        snprintf(err, errlen, "payload does not match topic '%s'", env->topic);
+        return KF_REJ_TOPIC_MISMATCH;
+    }
+    kf_reject_t r = s_check_message(&env->base, 0, err, errlen);
+    if (r != KF_REJ_NONE)
+        return r;
+    const ProtobufCMessage *payload = *(ProtobufCMessage *const *)((const char *)env + pf->offset);
+    r = s_check_required(env, payload, err, errlen);
+    if (r != KF_REJ_NONE)
+        return r;
+    if (env->payload_case == KEFU__V1__ENVELOPE__PAYLOAD_LOGISTICS_SCAN &&
+        !s_scan_code_known(env->logistics_scan->state)) {
+        snprintf(err, errlen, "field 'state': unknown tracking state code %d",
+                 env->logistics_scan->state);
+        return KF_REJ_INVALID_FIELD;
+    }
+    return KF_REJ_NONE;
+}
+
+kf_env_t *kf_proto_decode(const void *data, size_t len, const char *frame_topic, size_t max_size,
+                          kf_reject_t *why, char *err, size_t errlen)
+{
+    if (max_size && len > max_size) {
+        snprintf(err, errlen, "message of %zu bytes is over the %zu-byte limit", len, max_size);
+        *why = KF_REJ_OVERSIZED;
+        return NULL;
+    }
+    if (frame_topic && !kf_proto_topic_field(frame_topic)) {
+        snprintf(err, errlen, "unknown topic '%.64s'", frame_topic);
+        *why = KF_REJ_UNKNOWN_TOPIC;
+        return NULL;
+    }
+    kf_env_t *env = kefu__v1__envelope__unpack(NULL, len, data);
+    if (!env) {
+        snprintf(err, errlen, "not a decodable kefu.v1.Envelope (%zu bytes)", len);
+        *why = KF_REJ_MALFORMED;
+        return NULL;
+    }
+    *why = kf_proto_validate(env, frame_topic, err, errlen);
+    if (*why != KF_REJ_NONE) {
+        kf_env_free(env);
+        return NULL;
+    }
+    return env;
+}
+
+void kf_env_free(kf_env_t *env)
+{
+    if (env)
+        kefu__v1__envelope__free_unpacked(env, NULL);
+}
+
+uint8_t *kf_env_pack(const kf_env_t *env, size_t *len)
+{
+    size_t n = kefu__v1__envelope__get_packed_size(env);
+    uint8_t *buf = kf_xmalloc(n);
+    *len = kefu__v1__envelope__pack(env, buf);
+    return buf;
+}

@@ -1,0 +1,430 @@
+/* kf_redis: see kf_redis.h. */
+#include "kf_redis.h"
+
+#include <hiredis/adapters/libevent.h>
+#include <hiredis/async.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kf_log.h"
+#include "kf_util.h"
+
+#define KF_REDIS_MAX_SCRIPTS 32
+
+typedef struct {
+    char *name;
+    char *body;
+    char sha[41];
+} s_script_t;
+
+struct kf_redis_s {
+    struct event_base *base;
+    redisAsyncContext *ac;
+    char *host, *path, *user, *password;
+    int port, db;
+    bool ready, connecting, stopping;
+    int backoff_ms;
+    struct event *retry_ev;
+    struct event *timeout_ev;
+    unsigned long reconnects;
+    size_t inflight;
+    kf_redis_state_fn *state_fn;
+    void *state_arg;
+    s_script_t scripts[KF_REDIS_MAX_SCRIPTS];
+    int nscripts;
+};
+
+/* One request in flight: the user's callback, and what a NOSCRIPT retry needs. */
+typedef struct {
+    kf_redis_t *self;
+    kf_redis_fn *fn;
+    void *arg;
+    int script; /* -1 for plain commands */
+    int nkeys, argc;
+    const char **argv;
+    const size_t *argvlen;
+} s_req_t;
+
+static void s_connect(kf_redis_t *self);
+static void s_schedule_retry(kf_redis_t *self);
+
+/* ------------------------------------------------------------------ url */
+
+static int s_parse_userinfo(kf_redis_t *self, const char *ui, size_t n)
+{
+    const char *colon = memchr(ui, ':', n);
+    if (!colon)
+        return KF_OK; /* "user@" without password: ignore */
+    if (colon > ui)
+        self->user = kf_xstrndup(ui, (size_t)(colon - ui));
+    self->password = kf_xstrndup(colon + 1, n - (size_t)(colon - ui) - 1);
+    return KF_OK;
+}
+
+static int s_parse_url(kf_redis_t *self, const char *url, char *err, size_t errlen)
+{
+    long long v;
+    if (strncmp(url, "unix://", 7) == 0) {
+        const char *q = strchr(url + 7, '?');
+        self->path = q ? kf_xstrndup(url + 7, (size_t)(q - url - 7)) : kf_xstrdup(url + 7);
+        if (q && (strncmp(q, "?db=", 4) || kf_parse_ll(q + 4, 0, 1000, &v)))
+            goto bad;
+        self->db = q ? (int)v : 0;
+        return *self->path ? KF_OK : KF_ERR;
+    }
+    if (strncmp(url, "redis://", 8) != 0)
+        goto bad;
+    const char *p = url + 8, *at = strchr(p, '@');
+    if (at) {
+        s_parse_userinfo(self, p, (size_t)(at - p));
+        p = at + 1;
+    }
+    const char *slash = strchr(p, '/');
+    size_t hostport = slash ? (size_t)(slash - p) : strlen(p);
+    const char *colon = memchr(p, ':', hostport);
+    size_t hostlen = colon ? (size_t)(colon - p) : hostport;
+    self->host = hostlen ? kf_xstrndup(p, hostlen) : kf_xstrdup("127.0.0.1");
+    self->port = 6379;
+    if (colon) {
+        char port[8];
+        size_t pl = hostport - hostlen - 1;
+        if (pl == 0 || pl >= sizeof(port))
+            goto bad;
+        memcpy(port, colon + 1, pl);
+        port[pl] = '\0';
+        if (kf_parse_ll(port, 1, 65535, &v))
+            goto bad;
+        self->port = (int)v;
+    }
+    if (slash && slash[1]) {
+        if (kf_parse_ll(slash + 1, 0, 1000, &v))
+            goto bad;
+        self->db = (int)v;
+    }
+    return KF_OK;
+bad:
+    snprintf(err, errlen, "bad redis url '%s' (want redis://[:password@]host:port[/db] or "
+             "unix:///path[?db=N])", url);
+    return KF_ERR;
+}
+
+/* ------------------------------------------------------------------ connection */
+
+static void s_set_ready(kf_redis_t *self, bool up)
+{
+    if (self->ready == up)
+        return;
+    self->ready = up;
+    if (up)
+        self->backoff_ms = 100;
+    if (self->state_fn)
+        self->state_fn(self, up, self->state_arg);
+}
+
+static void s_on_script_loaded(redisAsyncContext *ac, void *r, void *priv)
+{
+    kf_redis_t *self = ac->data;
+    redisReply *reply = r;
+    intptr_t i = (intptr_t)priv;
+    if (!self || !reply)
+        return;
+    if (reply->type == REDIS_REPLY_STRING && reply->len == 40)
+        memcpy(self->scripts[i].sha, reply->str, 41);
+    else
+        kf_log_err("redis: SCRIPT LOAD %s failed: %s", self->scripts[i].name,
+                   reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+}
+
+static void s_on_handshake(redisAsyncContext *ac, void *r, void *priv)
+{
+    kf_redis_t *self = ac->data;
+    redisReply *reply = r;
+    if (!self || !reply)
+        return;
+    if (reply->type == REDIS_REPLY_ERROR) {
+        kf_log_err("redis: connection setup failed: %s", reply->str);
+        redisAsyncDisconnect(ac);
+        return;
+    }
+    if (priv) /* the final PING */
+        s_set_ready(self, true);
+}
+
+static void s_on_connect(const redisAsyncContext *cac, int status)
+{
+    redisAsyncContext *ac = (redisAsyncContext *)cac;
+    kf_redis_t *self = ac->data;
+    if (!self)
+        return;
+    self->connecting = false;
+    evtimer_del(self->timeout_ev);
+    if (status != REDIS_OK) {
+        kf_log_warn("redis: connect to %s failed: %s", self->path ? self->path : self->host,
+                    ac->errstr);
+        self->ac = NULL; /* hiredis frees it */
+        s_schedule_retry(self);
+        return;
+    }
+    kf_log_info("redis: connected to %s", self->path ? self->path : self->host);
+    if (self->password) {
+        if (self->user)
+            redisAsyncCommand(ac, s_on_handshake, NULL, "AUTH %s %s", self->user, self->password);
+        else
+            redisAsyncCommand(ac, s_on_handshake, NULL, "AUTH %s", self->password);
+    }
+    if (self->db)
+        redisAsyncCommand(ac, s_on_handshake, NULL, "SELECT %d", self->db);
+    for (intptr_t i = 0; i < self->nscripts; i++)
+        redisAsyncCommand(ac, s_on_script_loaded, (void *)i, "SCRIPT LOAD %s",
+                          self->scripts[i].body);
+    redisAsyncCommand(ac, s_on_handshake, (void *)1, "PING");
+}
+
+static void s_on_disconnect(const redisAsyncContext *ac, int status)
+{
+    kf_redis_t *self = ac->data;
+    if (!self)
+        return;
+    self->ac = NULL; /* hiredis frees the context after this callback */
+    self->connecting = false;
+    if (status != REDIS_OK)
+        kf_log_warn("redis: connection lost: %s", ac->errstr);
+    s_set_ready(self, false);
+    if (!self->stopping)
+        s_schedule_retry(self);
+}
+
+static void s_on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    kf_redis_t *self = arg;
+    self->reconnects++;
+    s_connect(self);
+}
+
+static void s_on_connect_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    kf_redis_t *self = arg;
+    if (self->connecting && self->ac) {
+        kf_log_warn("redis: connect timed out");
+        redisAsyncContext *ac = self->ac;
+        self->ac = NULL;
+        self->connecting = false;
+        ac->data = NULL; /* not connected yet: hiredis frees it without callbacks */
+        redisAsyncDisconnect(ac);
+        s_schedule_retry(self);
+    }
+}
+
+static void s_schedule_retry(kf_redis_t *self)
+{
+    if (self->stopping)
+        return;
+    struct timeval tv = {self->backoff_ms / 1000, (self->backoff_ms % 1000) * 1000};
+    evtimer_add(self->retry_ev, &tv);
+    self->backoff_ms = self->backoff_ms * 2 > 5000 ? 5000 : self->backoff_ms * 2;
+}
+
+static void s_connect(kf_redis_t *self)
+{
+    redisAsyncContext *ac = self->path ? redisAsyncConnectUnix(self->path)
+                                       : redisAsyncConnect(self->host, self->port);
+    if (!ac || ac->err) {
+        kf_log_warn("redis: cannot connect: %s", ac ? ac->errstr : "out of memory");
+        if (ac)
+            redisAsyncFree(ac);
+        s_schedule_retry(self);
+        return;
+    }
+    ac->data = self;
+    self->ac = ac;
+    self->connecting = true;
+    redisLibeventAttach(ac, self->base);
+    redisAsyncSetConnectCallback(ac, s_on_connect);
+    redisAsyncSetDisconnectCallback(ac, s_on_disconnect);
+    struct timeval tv = {2, 0};
+    evtimer_add(self->timeout_ev, &tv);
+}
+
+kf_redis_t *kf_redis_new(struct event_base *base, const char *url, const char *password,
+                         char *err, size_t errlen)
+{
+    kf_redis_t *self = kf_xcalloc(1, sizeof(*self));
+    self->base = base;
+    self->backoff_ms = 100;
+    if (s_parse_url(self, url, err, errlen) != KF_OK) {
+        kf_redis_destroy(&self);
+        return NULL;
+    }
+    if (password && *password) {
+        free(self->password);
+        self->password = kf_xstrdup(password);
+    }
+    self->retry_ev = evtimer_new(base, s_on_retry, self);
+    self->timeout_ev = evtimer_new(base, s_on_connect_timeout, self);
+    s_connect(self);
+    return self;
+}
+
+void kf_redis_destroy(kf_redis_t **self_p)
+{
+    kf_redis_t *self = self_p ? *self_p : NULL;
+    if (!self)
+        return;
+    self->stopping = true;
+    self->state_fn = NULL;
+    if (self->ac) {
+        redisAsyncContext *ac = self->ac;
+        self->ac = NULL;
+        redisAsyncFree(ac); /* pending callbacks fire with NULL */
+    }
+    if (self->retry_ev)
+        event_free(self->retry_ev);
+    if (self->timeout_ev)
+        event_free(self->timeout_ev);
+    for (int i = 0; i < self->nscripts; i++) {
+        free(self->scripts[i].name);
+        free(self->scripts[i].body);
+    }
+    free(self->host);
+    free(self->path);
+    free(self->user);
+    free(self->password);
+    free(self);
+    *self_p = NULL;
+}
+
+void kf_redis_on_state(kf_redis_t *self, kf_redis_state_fn *fn, void *arg)
+{
+    self->state_fn = fn;
+    self->state_arg = arg;
+}
+
+bool kf_redis_ready(kf_redis_t *self)
+{
+    return self->ready && self->ac;
+}
+
+unsigned long kf_redis_reconnects(kf_redis_t *self)
+{
+    return self->reconnects;
+}
+
+size_t kf_redis_inflight(kf_redis_t *self)
+{
+    return self->inflight;
+}
+
+/* ------------------------------------------------------------------ commands */
+
+int kf_redis_script(kf_redis_t *self, const char *name, const char *lua)
+{
+    if (self->nscripts >= KF_REDIS_MAX_SCRIPTS)
+        return KF_ERR;
+    int i = self->nscripts++;
+    self->scripts[i].name = kf_xstrdup(name);
+    self->scripts[i].body = kf_xstrdup(lua);
+    self->scripts[i].sha[0] = '\0';
+    if (self->ready && self->ac)
+        redisAsyncCommand(self->ac, s_on_script_loaded, (void *)(intptr_t)i, "SCRIPT LOAD %s",
+                          lua);
+    return i;
+}
+
+static int s_send_eval(kf_redis_t *self, s_req_t *req, bool by_sha);
+
+static void s_on_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+    s_req_t *req = priv;
+    kf_redis_t *self = req->self;
+    redisReply *reply = r;
+    if (reply && reply->type == REDIS_REPLY_ERROR && req->script >= 0 &&
+        strncmp(reply->str, "NOSCRIPT", 8) == 0 && self->ac && !self->stopping) {
+        self->scripts[req->script].sha[0] = '\0';
+        redisAsyncCommand(self->ac, s_on_script_loaded, (void *)(intptr_t)req->script,
+                          "SCRIPT LOAD %s", self->scripts[req->script].body);
+        if (s_send_eval(self, req, false) == KF_OK)
+            return; /* the retry now owns req */
+    }
+    self->inflight--;
+    req->fn(self, reply, req->arg);
+    free(req);
+}
+
+static int s_send_eval(kf_redis_t *self, s_req_t *req, bool by_sha)
+{
+    s_script_t *sc = &self->scripts[req->script];
+    const char *small[64];
+    size_t smalllen[64];
+    int n = req->argc + 3;
+    const char **av = n <= 64 ? small : kf_xmalloc(sizeof(char *) * (size_t)n);
+    size_t *avlen = n <= 64 ? smalllen : kf_xmalloc(sizeof(size_t) * (size_t)n);
+    char nkeys[16];
+    snprintf(nkeys, sizeof(nkeys), "%d", req->nkeys);
+    by_sha = by_sha && sc->sha[0];
+    av[0] = by_sha ? "EVALSHA" : "EVAL";
+    av[1] = by_sha ? sc->sha : sc->body;
+    av[2] = nkeys;
+    avlen[0] = strlen(av[0]);
+    avlen[1] = strlen(av[1]);
+    avlen[2] = strlen(nkeys);
+    for (int i = 0; i < req->argc; i++) {
+        av[i + 3] = req->argv[i];
+        avlen[i + 3] = req->argvlen ? req->argvlen[i] : strlen(req->argv[i]);
+    }
+    int rc = redisAsyncCommandArgv(self->ac, s_on_reply, req, n, av, avlen);
+    if (av != small) {
+        free(av);
+        free(avlen);
+    }
+    return rc == REDIS_OK ? KF_OK : KF_ERR;
+}
+
+int kf_redis_eval(kf_redis_t *self, int script, int nkeys, int argc, const char **argv,
+                  const size_t *argvlen, kf_redis_fn *fn, void *arg)
+{
+    if (!kf_redis_ready(self) || script < 0 || script >= self->nscripts)
+        return KF_ERR;
+    s_req_t *req = kf_xmalloc(sizeof(*req));
+    *req = (s_req_t){self, fn, arg, script, nkeys, argc, argv, argvlen};
+    if (s_send_eval(self, req, true) != KF_OK) {
+        free(req);
+        return KF_ERR;
+    }
+    self->inflight++;
+    return KF_OK;
+}
+
+int kf_redis_cmdv(kf_redis_t *self, kf_redis_fn *fn, void *arg, int argc, const char **argv,
+                  const size_t *argvlen)
+{
+    if (!kf_redis_ready(self))
+        return KF_ERR;
+    s_req_t *req = kf_xmalloc(sizeof(*req));
+    *req = (s_req_t){self, fn, arg, -1, 0, 0, NULL, NULL};
+    if (redisAsyncCommandArgv(self->ac, s_on_reply, req, argc, argv, argvlen) != REDIS_OK) {
+        free(req);
+        return KF_ERR;
+    }
+    self->inflight++;
+    return KF_OK;
+}
+
+int kf_redis_cmd(kf_redis_t *self, kf_redis_fn *fn, void *arg, const char *fmt, ...)
+{
+    if (!kf_redis_ready(self))
+        return KF_ERR;
+    s_req_t *req = kf_xmalloc(sizeof(*req));
+    *req = (s_req_t){self, fn, arg, -1, 0, 0, NULL, NULL};
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = redisvAsyncCommand(self->ac, s_on_reply, req, fmt, ap);
+    va_end(ap);
+    if (rc != REDIS_OK) {
+        free(req);
+        return KF_ERR;
+    }
+    self->inflight++;
+    return KF_OK;
+}
