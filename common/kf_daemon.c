@@ -48,6 +48,7 @@ static void s_usage(const char *name, FILE *out)
             "  -c FILE      configuration file (default $KEFU_CONF or /etc/kefu/kefu.conf)\n"
             "  -o S.K=V     override one configuration key (repeatable)\n"
             "  -i INSTANCE  instance name of this worker (systemd %%i), default 0\n"
+            "  -t           check the configuration, print the keys read (with defaults), exit\n"
             "  -h           this help;  -V  print the version\n",
             name);
 }
@@ -57,6 +58,7 @@ typedef struct {
     const char *instance;
     const char *overrides[KF_MAX_OVERRIDES];
     int noverrides;
+    bool check;
 } s_args_t;
 
 /* Returns -1 to continue, or an exit code. */
@@ -64,7 +66,7 @@ static int s_parse_argv(const char *name, int argc, char **argv, s_args_t *a)
 {
     int c;
     optind = 1;
-    while ((c = getopt(argc, argv, "c:o:i:hV")) != -1) {
+    while ((c = getopt(argc, argv, "c:o:i:thV")) != -1) {
         switch (c) {
         case 'c': a->config = optarg; break;
         case 'i': a->instance = optarg; break;
@@ -75,6 +77,7 @@ static int s_parse_argv(const char *name, int argc, char **argv, s_args_t *a)
             }
             a->overrides[a->noverrides++] = optarg;
             break;
+        case 't': a->check = true; break;
         case 'h': s_usage(name, stdout); return 0;
         case 'V': printf("%s %s\n", name, KEFU_VERSION); return 0;
         default: s_usage(name, stderr); return 2;
@@ -148,6 +151,13 @@ kf_daemon_t *kf_daemon_new(const char *name, int argc, char **argv, kf_conf_t *c
         self->tables[self->ntables++] = extra[i];
     if (s_load_config(self, &a) != KF_OK) {
         *exit_code = 2;
+        kf_daemon_destroy(&self);
+        return NULL;
+    }
+    if (a.check) {
+        kf_cfg_print_example(self->tables, self->ntables, stdout);
+        printf("; %s: configuration %s is valid\n", name, self->config_path);
+        *exit_code = 0;
         kf_daemon_destroy(&self);
         return NULL;
     }

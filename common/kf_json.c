@@ -84,8 +84,7 @@ static void s_trim_utf8(char *s)
         s[n - 1 - k] = '\0';
 }
 
-static void s_verr(char *err, size_t errlen, const char *fmt, va_list ap)
-    __attribute__((format(printf, 3, 0)));
+__attribute__((format(printf, 3, 0)))
 static void s_verr(char *err, size_t errlen, const char *fmt, va_list ap)
 {
     if (!err || errlen == 0)
@@ -95,8 +94,7 @@ static void s_verr(char *err, size_t errlen, const char *fmt, va_list ap)
         s_trim_utf8(err);
 }
 
-static void s_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+__attribute__((format(printf, 3, 4)))
 static void s_err(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
@@ -106,7 +104,7 @@ static void s_err(char *err, size_t errlen, const char *fmt, ...)
 }
 
 /* "key 'items[1].qty': <message>"; returns KF_ERR. */
-static int s_fail(s_ctx_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+__attribute__((format(printf, 2, 3)))
 static int s_fail(s_ctx_t *c, const char *fmt, ...)
 {
     char msg[512];
@@ -126,13 +124,12 @@ static int s_unknown_key(s_ctx_t *c, const char *key, size_t len)
     return KF_ERR;
 }
 
-static size_t s_push(s_ctx_t *c, const char *fmt, const char *key, size_t index)
+/* Appends ".key" (key != NULL) or "[index]" to the key path; returns the old length. */
+static size_t s_push(s_ctx_t *c, const char *key, size_t index)
 {
-    size_t old = c->plen;
-    size_t room = sizeof(c->path) - old;
+    size_t old = c->plen, room = sizeof(c->path) - old;
     int n = key ? snprintf(c->path + old, room, "%s%s", old ? "." : "", key)
                 : snprintf(c->path + old, room, "[%zu]", index);
-    (void)fmt;
     c->plen = (n < 0 || (size_t)n >= room) ? sizeof(c->path) - 1 : old + (size_t)n;
     return old;
 }
@@ -164,15 +161,17 @@ static bool s_ends_with(const char *s, const char *suffix)
     return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
-/* Time fields: int64 named *_at, *_by, now, not_before, until (epoch ms; RFC 3339 in JSON). */
+/* Time fields: int64 named *_at, *_by, now, not_before, until (epoch ms; RFC 3339 in JSON),
+ * and plain `at` (OrderStatus, LogisticsScan, Review, CaseUpdated): "*_at" with an empty
+ * stem. */
 static bool s_is_time(const ProtobufCFieldDescriptor *f)
 {
     if (f->type != PROTOBUF_C_TYPE_INT64 && f->type != PROTOBUF_C_TYPE_SINT64 &&
         f->type != PROTOBUF_C_TYPE_SFIXED64)
         return false;
     return s_ends_with(f->name, "_at") || s_ends_with(f->name, "_by") ||
-           strcmp(f->name, "now") == 0 || strcmp(f->name, "not_before") == 0 ||
-           strcmp(f->name, "until") == 0;
+           strcmp(f->name, "at") == 0 || strcmp(f->name, "now") == 0 ||
+           strcmp(f->name, "not_before") == 0 || strcmp(f->name, "until") == 0;
 }
 
 static size_t s_elem_size(ProtobufCType t)
@@ -292,7 +291,7 @@ static int s_get_enum(s_ctx_t *c, const ProtobufCEnumDescriptor *ed, const json_
     const ProtobufCEnumValue *ev = NULL;
     if (json_is_string(v)) {
         const char *s = json_string_value(v);
-        for (unsigned i = 0; !ev && i < ed->n_values; i++)
+        for (unsigned i = 0; !ev && strlen(s) == json_string_length(v) && i < ed->n_values; i++)
             if (strcmp(s_enum_name(ed, &ed->values[i], name, sizeof(name)), s) == 0)
                 ev = &ed->values[i];
         snprintf(what, sizeof(what), "unknown value '%s'",
@@ -353,14 +352,11 @@ static int s_get_int(s_ctx_t *c, const json_t *v, ProtobufCType t, uint64_t *out
 
 static void s_store_int(ProtobufCType t, void *dst, uint64_t u)
 {
-    switch (s_elem_size(t)) {
-    case 8: memcpy(dst, &u, 8); break;
-    default: {
-        uint32_t w = (uint32_t)u;
+    uint32_t w = (uint32_t)u;
+    if (s_elem_size(t) == 8)
+        memcpy(dst, &u, 8);
+    else
         memcpy(dst, &w, 4);
-        break;
-    }
-    }
 }
 
 static int s_get_time(s_ctx_t *c, const json_t *v, int64_t *out)
@@ -474,7 +470,7 @@ static int s_get_repeated(s_ctx_t *c, ProtobufCMessage *m, const ProtobufCFieldD
     *count = 0;
     bool ptr = f->type == PROTOBUF_C_TYPE_STRING || f->type == PROTOBUF_C_TYPE_MESSAGE;
     for (size_t i = 0; i < n; i++) {
-        size_t old = s_push(c, NULL, NULL, i);
+        size_t old = s_push(c, NULL, i);
         int rc = s_get_value(c, f, json_array_get(v, i), arr + i * es);
         s_pop(c, old);
         if (rc == KF_OK || (ptr && *(void **)(arr + i * es)))
@@ -491,7 +487,7 @@ static int s_set_field(s_ctx_t *c, ProtobufCMessage *m, const ProtobufCFieldDesc
 {
     if (json_is_null(v))
         return KF_OK;
-    size_t old = s_push(c, NULL, f->name, 0);
+    size_t old = s_push(c, f->name, 0);
     int rc;
     if (f->label == PROTOBUF_C_LABEL_REPEATED) {
         rc = s_get_repeated(c, m, f, v);
@@ -512,9 +508,9 @@ static int s_fill(s_ctx_t *c, ProtobufCMessage *m, const json_t *obj)
     size_t klen;
     json_t *v;
     json_object_keylen_foreach((json_t *)obj, key, klen, v) {
-        const ProtobufCFieldDescriptor *f =
-            strlen(key) == klen ? protobuf_c_message_descriptor_get_field_by_name(m->descriptor, key)
-                                : NULL;
+        const ProtobufCFieldDescriptor *f = NULL;
+        if (strlen(key) == klen)
+            f = protobuf_c_message_descriptor_get_field_by_name(m->descriptor, key);
         if (!f)
             return s_unknown_key(c, key, klen);
         if (s_set_field(c, m, f, v) != KF_OK)
@@ -559,7 +555,7 @@ static const char *s_topic(s_ctx_t *c, const json_t *obj, const char *hint)
             s_err(c->err, c->errlen, "missing key 'topic'");
         return hint;
     }
-    s_push(c, NULL, "topic", 0);
+    s_push(c, "topic", 0);
     if (!json_is_string(t)) {
         s_fail(c, "expected string, got %s", s_jtype(t));
         return NULL;
@@ -714,20 +710,18 @@ static json_t *s_json_value(const ProtobufCFieldDescriptor *f, const void *p, in
     default:
         break;
     }
-    switch (s_elem_size(f->type) * 2 + s_signed(f->type)) {
-    case 9: /* signed 32 */
-        memcpy(&i32, p, 4);
-        return json_integer(i32);
-    case 8:
+    bool sig = s_signed(f->type);
+    if (s_elem_size(f->type) == 4) {
         memcpy(&u32, p, 4);
-        return json_integer(u32);
-    case 17: /* signed 64 */
-        memcpy(&i64, p, 8);
-        return s_is_time(f) ? s_json_time(i64) : json_integer(i64);
-    default:
-        memcpy(&u64, p, 8);
-        return u64 > INT64_MAX ? json_real((double)u64) : json_integer((json_int_t)u64);
+        memcpy(&i32, p, 4);
+        return sig ? json_integer(i32) : json_integer(u32);
     }
+    memcpy(&u64, p, 8);
+    memcpy(&i64, p, 8);
+    if (sig)
+        return s_is_time(f) ? s_json_time(i64) : json_integer(i64);
+    /* jansson integers are signed 64-bit: a larger uint64 can only be shown as a real */
+    return u64 > INT64_MAX ? json_real((double)u64) : json_integer((json_int_t)u64);
 }
 
 static json_t *s_json_field(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
@@ -772,7 +766,7 @@ static void s_put_fields(json_t *o, const ProtobufCMessage *m, int depth)
 
 json_t *kf_json_from_event(const kf_env_t *env)
 {
-    const ProtobufCMessageDescriptor *d = env->base.descriptor;
+    const ProtobufCMessageDescriptor *d = &kefu__v1__envelope__descriptor;
     json_t *o = json_object();
     if (env->topic)
         json_object_set_new(o, "topic", s_json_str(env->topic));
@@ -784,9 +778,10 @@ json_t *kf_json_from_event(const kf_env_t *env)
     const ProtobufCFieldDescriptor *pf =
         protobuf_c_message_descriptor_get_field(d, (unsigned)env->payload_case);
     if (pf && (pf->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) && pf->type == PROTOBUF_C_TYPE_MESSAGE) {
-        const ProtobufCMessage *payload = *(ProtobufCMessage *const *)((const char *)env + pf->offset);
+        const char *slot = (const char *)env + pf->offset;
+        const ProtobufCMessage *payload = *(ProtobufCMessage *const *)slot;
         if (payload)
-            s_put_fields(o, payload, 1);
+            s_put_fields(o, payload, 0);
     }
     return o;
 }

@@ -51,6 +51,8 @@ const kf_conf_t *kefuctl_conf(kefuctl_t *ctl);
 
 /* ---------------------------------------------------------------- kefuctl_util.c */
 
+/* Prints each line of text with prefix in front of it. */
+void kefuctl_print_lines(FILE *f, const char *prefix, const char *text);
 /* Prints "usage: kefuctl <synopsis>" lines (and the help text when full). */
 void kefuctl_print_usage(FILE *f, const kefuctl_verb_t *verb, bool full);
 /* Prints "kefuctl: <message>" and the verb's synopsis to stderr; returns KEFUCTL_USAGE. */

@@ -32,7 +32,8 @@ static char *s_pct_decode(const char *s, size_t n)
 {
     char *out = kf_xmalloc(n + 1), *o = out;
     for (size_t i = 0; i < n; i++) {
-        if (s[i] == '%' && i + 2 < n && isxdigit((unsigned char)s[i + 1]) && isxdigit((unsigned char)s[i + 2])) {
+        if (s[i] == '%' && i + 2 < n && isxdigit((unsigned char)s[i + 1]) &&
+            isxdigit((unsigned char)s[i + 2])) {
             char hex[3] = {s[i + 1], s[i + 2], 0};
             *o++ = (char)strtol(hex, NULL, 16);
             i += 2;

@@ -15,8 +15,7 @@
 
 static volatile sig_atomic_t s_interrupted;
 
-/* Prints each line of text with a prefix in front of it. */
-static void s_print_lines(FILE *f, const char *prefix, const char *text)
+void kefuctl_print_lines(FILE *f, const char *prefix, const char *text)
 {
     while (text && *text) {
         const char *nl = strchr(text, '\n');
@@ -28,9 +27,9 @@ static void s_print_lines(FILE *f, const char *prefix, const char *text)
 
 void kefuctl_print_usage(FILE *f, const kefuctl_verb_t *verb, bool full)
 {
-    s_print_lines(f, "usage: kefuctl ", verb->synopsis);
+    kefuctl_print_lines(f, "usage: kefuctl ", verb->synopsis);
     if (full)
-        s_print_lines(f, "", verb->help);
+        kefuctl_print_lines(f, "", verb->help);
 }
 
 int kefuctl_usage_error(const kefuctl_verb_t *verb, const char *fmt, ...)

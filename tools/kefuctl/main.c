@@ -26,36 +26,42 @@ static const kefuctl_verb_t *s_verb_find(const char *name)
     return NULL;
 }
 
-static void s_usage(FILE *f)
+/* The global usage; full: with every verb's description and options. */
+static void s_usage(FILE *f, bool full)
 {
-    fprintf(f,
-            "usage: kefuctl [-c FILE] [-o section.key=value]... VERB [ARGS...]\n"
-            "\n"
-            "  -c FILE   config file (default: $KEFU_CONF, else " KEFUCTL_DEFAULT_CONF ")\n"
-            "  -o S.K=V  override one config key, e.g. -o bus.confirm=tcp://host:5571\n"
-            "  -h        this help;  -V  version\n"
-            "\n"
-            "Exit status: 0 ok, 1 operation failed, 2 usage or configuration error.\n"
-            "\n"
-            "Verbs:\n");
+    fprintf(f, "usage: kefuctl [-c FILE] [-o section.key=value]... VERB [ARGS...]\n");
+    if (full)
+        fprintf(f,
+                "\n"
+                "  -c FILE   config file (default: $KEFU_CONF, else " KEFUCTL_DEFAULT_CONF ")\n"
+                "  -o S.K=V  override one config key, e.g. -o bus.confirm=tcp://host:5571\n"
+                "  -h        this help;  -V  version\n"
+                "\n"
+                "Exit status: 0 ok, 1 operation failed, 2 usage or configuration error.\n");
+    fprintf(f, "\nVerbs:\n");
     for (size_t i = 0; s_verbs[i]; i++) {
-        kefuctl_print_usage(f, s_verbs[i], true);
-        fputc('\n', f);
+        kefuctl_print_lines(f, "  kefuctl ", s_verbs[i]->synopsis);
+        if (full) {
+            kefuctl_print_lines(f, "  ", s_verbs[i]->help);
+            fputc('\n', f);
+        }
     }
-    fprintf(f, "usage: kefuctl help [VERB]\n");
+    kefuctl_print_lines(f, "  kefuctl ", "help [VERB]");
+    if (!full)
+        fprintf(f, "\nkefuctl help: every verb's options\n");
 }
 
 /* `kefuctl help [VERB]` */
 static int s_help(int argc, char **argv)
 {
     if (argc < 2) {
-        s_usage(stdout);
+        s_usage(stdout, true);
         return KEFUCTL_OK;
     }
     const kefuctl_verb_t *verb = s_verb_find(argv[1]);
     if (!verb) {
         fprintf(stderr, "kefuctl: unknown verb '%s'\n", argv[1]);
-        s_usage(stderr);
+        s_usage(stderr, false);
         return KEFUCTL_USAGE;
     }
     kefuctl_print_usage(stdout, verb, true);
@@ -101,14 +107,14 @@ static int s_parse_global(kefuctl_t *ctl, int argc, char **argv)
             ctl->overrides[ctl->noverrides++] = optarg;
             break;
         case 'h':
-            s_usage(stdout);
+            s_usage(stdout, true);
             return KEFUCTL_OK;
         case 'V':
             printf("kefuctl %s\n", KEFU_VERSION);
             return KEFUCTL_OK;
         default:
             kefuctl_getopt_error(NULL, c, argv);
-            s_usage(stderr);
+            s_usage(stderr, false);
             return KEFUCTL_USAGE;
         }
     }
@@ -119,7 +125,7 @@ static int s_dispatch(kefuctl_t *ctl, int argc, char **argv)
 {
     if (argc < 1) {
         fprintf(stderr, "kefuctl: no verb given\n");
-        s_usage(stderr);
+        s_usage(stderr, false);
         return KEFUCTL_USAGE;
     }
     if (strcmp(argv[0], "help") == 0)
@@ -127,7 +133,7 @@ static int s_dispatch(kefuctl_t *ctl, int argc, char **argv)
     const kefuctl_verb_t *verb = s_verb_find(argv[0]);
     if (!verb) {
         fprintf(stderr, "kefuctl: unknown verb '%s'\n", argv[0]);
-        s_usage(stderr);
+        s_usage(stderr, false);
         return KEFUCTL_USAGE;
     }
     kefuctl_getopt_reset();

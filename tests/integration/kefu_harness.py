@@ -1,0 +1,240 @@
+"""Integration-test harness: a private redis-server, the real kefu daemons and kefuctl.
+
+Every test gets its own run directory, free ports and Redis; nothing is mocked.
+Binaries come from $KEFU_BIN (set by CTest), default ../../build/bin.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+import redis
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.environ.get("KEFU_SRC", os.path.abspath(os.path.join(HERE, "..", "..")))
+BIN = os.environ.get("KEFU_BIN", os.path.join(SRC, "build", "bin"))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(pred, timeout=10.0, interval=0.05, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class Stack:
+    """redis-server + kefu-broker (+ workers) on free ports in a temp dir."""
+
+    def __init__(self, clock="real", extra_conf="", broker_opts=()):
+        self.dir = tempfile.mkdtemp(prefix="kefu-it-")
+        self.clock = clock
+        self.extra_conf = extra_conf
+        self.broker_opts = list(broker_opts)
+        self.ports = {k: free_port() for k in ("redis", "pub", "confirm", "sub", "http")}
+        self.conf = os.path.join(self.dir, "kefu.conf")
+        self.procs = {}
+        self.redis_proc = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def write_conf(self):
+        p = self.ports
+        with open(self.conf, "w") as f:
+            f.write(f"""[redis]
+url = redis://127.0.0.1:{p['redis']}/0
+[bus]
+publish = tcp://127.0.0.1:{p['pub']}
+confirm = tcp://127.0.0.1:{p['confirm']}
+subscribe = tcp://127.0.0.1:{p['sub']}
+[http]
+listen = 127.0.0.1:{p['http']}
+[clock]
+mode = {self.clock}
+[log]
+level = info
+heartbeat_ms = 300
+{self.extra_conf}
+""")
+
+    def start(self):
+        self.write_conf()
+        self.start_redis()
+        self.start_broker()
+        return self
+
+    def start_redis(self):
+        log = open(os.path.join(self.dir, "redis.log"), "ab")
+        self.redis_proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.ports["redis"]), "--bind", "127.0.0.1",
+             "--dir", self.dir, "--save", "", "--appendonly", "yes"],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        log.close()
+        wait_for(self._redis_up, what="redis-server")
+
+    def _redis_up(self):
+        try:
+            return self.redis().ping()
+        except redis.exceptions.ConnectionError:
+            return False
+
+    def stop_redis(self):
+        if self.redis_proc and self.redis_proc.poll() is None:
+            self.redis_proc.terminate()
+            self.redis_proc.wait(10)
+
+    def daemon(self, name, *args, wait_ready=True):
+        log = open(os.path.join(self.dir, f"{name}.log"), "ab")
+        p = subprocess.Popen([os.path.join(BIN, name), "-c", self.conf, *args],
+                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        log.close()
+        self.procs[name] = p
+        return p
+
+    def start_broker(self):
+        p = self.daemon("kefu-broker", *self.broker_opts)
+        wait_for(lambda: p.poll() is not None or self.healthz() == 200, what="broker /healthz")
+        if p.poll() is not None:
+            raise AssertionError("broker exited at start:\n" + self.log("kefu-broker"))
+        return p
+
+    def kill(self, name, sig=signal.SIGKILL):
+        p = self.procs[name]
+        p.send_signal(sig)
+        return p.wait(10)
+
+    def stop(self):
+        for name, p in list(self.procs.items()):
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(8)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        self.stop_redis()
+        if getattr(self, "_redis", None) is not None:
+            self._redis.close()
+        if os.environ.get("KEFU_KEEP_RUN"):
+            print("run dir kept:", self.dir)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def log(self, name):
+        try:
+            with open(os.path.join(self.dir, f"{name}.log"), errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    # ------------------------------------------------------------------ clients
+    def redis(self):
+        if getattr(self, "_redis", None) is None:
+            self._redis = redis.Redis(host="127.0.0.1", port=self.ports["redis"],
+                                      socket_timeout=5)
+        return self._redis
+
+    def _unused(self):
+        return redis.Redis(host="127.0.0.1", port=self.ports["redis"], socket_timeout=5)
+
+    def kefuctl(self, *args, input=None, timeout=60, check=False):
+        r = subprocess.run([os.path.join(BIN, "kefuctl"), "-c", self.conf, *args],
+                           input=input, capture_output=True, text=True, timeout=timeout)
+        if check and r.returncode != 0:
+            raise AssertionError(f"kefuctl {args} exited {r.returncode}:\n{r.stdout}\n{r.stderr}")
+        return r
+
+    def pub(self, events, *extra):
+        """Publishes a list of flat event dicts with kefuctl pub --file -."""
+        text = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in events)
+        return self.kefuctl("pub", "--file", "-", *extra, input=text)
+
+    def tail(self, *args):
+        return subprocess.Popen([os.path.join(BIN, "kefuctl"), "-c", self.conf, "tail", *args],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def http(self, method, path, body=None, timeout=10):
+        url = f"http://127.0.0.1:{self.ports['http']}{path}"
+        data = body.encode() if isinstance(body, str) else body
+        req = urllib.request.Request(url, data=data, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+        except (urllib.error.URLError, ConnectionError):
+            return None, ""
+
+    def healthz(self):
+        return self.http("GET", "/healthz", timeout=2)[0]
+
+    def stats(self):
+        code, body = self.http("GET", "/stats")
+        assert code == 200, (code, body)
+        return json.loads(body)
+
+    def metrics(self):
+        code, body = self.http("GET", "/metrics")
+        assert code == 200, (code, body)
+        return body
+
+    def endpoint(self, which):
+        return f"tcp://127.0.0.1:{self.ports[which]}"
+
+
+def metric(text, name, **labels):
+    """The value of one Prometheus sample, or None."""
+    want = name + ("{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}" if labels else "")
+    for line in text.splitlines():
+        if line.startswith(want + " "):
+            return float(line.split()[-1])
+    return None
+
+
+# ---------------------------------------------------------------------- protobuf by hand
+# A minimal encoder for raw-socket tests (no protobuf module on the test machine).
+
+def varint(n):
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def field_bytes(num, data):
+    if isinstance(data, str):
+        data = data.encode()
+    return varint(num << 3 | 2) + varint(len(data)) + data
+
+
+def field_varint(num, n):
+    return varint(num << 3) + varint(n)
+
+
+def order_paid_envelope(event_id, order_id, shop="s1", topic="order.paid"):
+    """Envelope{event_id=1, topic=2, shop_id=3, order_paid=12{order_id=1}}."""
+    payload = field_bytes(1, order_id)
+    return (field_bytes(1, event_id) + field_bytes(2, topic) + field_bytes(3, shop)
+            + field_bytes(12, payload))

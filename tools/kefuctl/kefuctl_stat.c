@@ -1,0 +1,395 @@
+/* kefuctl stat: the broker's GET /stats (DESIGN §7) as a table or JSON, once or --watch. */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kefuctl.h"
+#include "kf_util.h"
+
+#define S_HTTP_TIMEOUT_MS 3000
+#define S_MAXCOLS 10
+
+typedef struct {
+    bool json;
+    bool watch;
+    int64_t interval_ms;
+    const char *listen;
+    char url[300];
+} s_stat_t;
+
+/* ------------------------------------------------------------------ a text table */
+
+typedef struct {
+    size_t ncols;
+    const char *align; /* one 'l' or 'r' per column */
+    char *(*rows)[S_MAXCOLS];
+    size_t nrows, cap;
+} s_table_t;
+
+static void s_table_add(s_table_t *t, const char *const *cells)
+{
+    if (t->nrows == t->cap) {
+        t->cap = t->cap ? t->cap * 2 : 16;
+        t->rows = kf_xrealloc(t->rows, t->cap * sizeof(*t->rows));
+    }
+    for (size_t i = 0; i < t->ncols; i++)
+        t->rows[t->nrows][i] = kf_xstrdup(cells[i] ? cells[i] : "-");
+    t->nrows++;
+}
+
+/* Display width: characters, not bytes (names may be UTF-8). */
+static size_t s_width(const char *s)
+{
+    size_t n = strlen(s);
+    return kf_utf8_valid(s, n) ? kf_utf8_len(s) : n;
+}
+
+static void s_table_print(s_table_t *t, FILE *f)
+{
+    size_t w[S_MAXCOLS] = {0};
+    for (size_t r = 0; r < t->nrows; r++)
+        for (size_t c = 0; c < t->ncols; c++)
+            if (s_width(t->rows[r][c]) > w[c])
+                w[c] = s_width(t->rows[r][c]);
+    for (size_t r = 0; r < t->nrows; r++) {
+        for (size_t c = 0; c < t->ncols; c++) {
+            const char *s = t->rows[r][c];
+            size_t pad = w[c] - s_width(s);
+            bool last = c + 1 == t->ncols;
+            if (t->align[c] == 'r')
+                fprintf(f, "%*s%s", (int)pad, "", s);
+            else
+                fprintf(f, "%s%*s", s, last ? 0 : (int)pad, "");
+            fputs(last ? "\n" : "  ", f);
+        }
+    }
+}
+
+static void s_table_free(s_table_t *t)
+{
+    for (size_t r = 0; r < t->nrows; r++)
+        for (size_t c = 0; c < t->ncols; c++)
+            free(t->rows[r][c]);
+    free(t->rows);
+}
+
+/* ------------------------------------------------------------------ values, "-" when missing */
+
+/* A scalar member as text (buf must hold 32 bytes), or "-" when missing. */
+static const char *s_val(const json_t *obj, const char *key, char *buf)
+{
+    const json_t *v = json_object_get(obj, key);
+    if (json_is_integer(v))
+        snprintf(buf, 32, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    else if (json_is_real(v))
+        snprintf(buf, 32, "%g", json_real_value(v));
+    else if (json_is_string(v))
+        snprintf(buf, 32, "%.31s", json_string_value(v));
+    else if (json_is_boolean(v))
+        snprintf(buf, 32, "%s", json_is_true(v) ? "yes" : "no");
+    else
+        return "-";
+    return buf;
+}
+
+/* A duration in ms as "850ms", "12.3s", "4m05s", "3h07m", "2d04h". */
+static const char *s_dur(const json_t *v, double scale_ms, char *buf)
+{
+    if (!json_is_number(v))
+        return "-";
+    double ms = json_number_value(v) * scale_ms;
+    long long s = (long long)(ms / 1000);
+    if (ms < 1000)
+        snprintf(buf, 32, "%.0fms", ms);
+    else if (s < 60)
+        snprintf(buf, 32, "%.1fs", ms / 1000);
+    else if (s < 3600)
+        snprintf(buf, 32, "%lldm%02llds", s / 60, s % 60);
+    else if (s < 86400)
+        snprintf(buf, 32, "%lldh%02lldm", s / 3600, s % 3600 / 60);
+    else
+        snprintf(buf, 32, "%lldd%02lldh", s / 86400, s % 86400 / 3600);
+    return buf;
+}
+
+static int s_cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* ------------------------------------------------------------------ the sections */
+
+static void s_print_header(const json_t *st, FILE *f)
+{
+    char a[32], b[32], c[32], d[32], e[32], g[32], h[32];
+    const json_t *redis = json_object_get(st, "redis");
+    const json_t *conn = json_object_get(redis, "connected");
+    fprintf(f, "%s %s  pid %s  up %s  now %s\n", s_val(st, "daemon", a), s_val(st, "version", b),
+            s_val(st, "pid", c), s_dur(json_object_get(st, "uptime_s"), 1000, d),
+            s_val(st, "now", e));
+    fprintf(f, "redis      %s  reconnects %s  inflight %s\n",
+            !json_is_boolean(conn) ? "-" : json_is_true(conn) ? "connected" : "DISCONNECTED",
+            s_val(redis, "reconnects", a), s_val(redis, "inflight", b));
+    const json_t *j = json_object_get(st, "journal");
+    fprintf(f, "journal    seq %s  length %s  maxlen %s\n", s_val(j, "seq", a),
+            s_val(j, "length", b), s_val(j, "maxlen", c));
+    fprintf(f, "clients    subscribers %s  publishers %s\n", s_val(st, "subscribers", a),
+            s_val(st, "publishers", b));
+    const json_t *t = json_object_get(st, "totals");
+    fprintf(f, "totals     in %s  accepted %s  out %s  bytes_in %s  duplicates %s  rejected %s"
+               "  dropped %s\n",
+            s_val(t, "in", a), s_val(t, "accepted", b), s_val(t, "out", c),
+            s_val(t, "bytes_in", d), s_val(t, "duplicates", e), s_val(t, "rejected", g),
+            s_val(t, "dropped", h));
+}
+
+static void s_print_topics(const json_t *st, FILE *f)
+{
+    const json_t *topics = json_object_get(st, "topics");
+    size_t n = json_is_object(topics) ? json_object_size(topics) : 0;
+    fputc('\n', f);
+    if (n == 0) {
+        fputs("topics: none yet\n", f);
+        return;
+    }
+    const char **keys = kf_xcalloc(n, sizeof(*keys));
+    size_t k = 0;
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)topics, key, v) {
+        keys[k++] = key;
+    }
+    qsort(keys, n, sizeof(*keys), s_cmp_str);
+    s_table_t t = {.ncols = 7, .align = "lrrrrrr"};
+    s_table_add(&t, (const char *const[]){"TOPIC", "IN", "ACCEPTED", "OUT", "DUP", "REJ", "BYTES"});
+    for (size_t i = 0; i < n; i++) {
+        const json_t *o = json_object_get(topics, keys[i]);
+        char a[32], b[32], c[32], d[32], e[32], g[32];
+        s_table_add(&t, (const char *const[]){keys[i], s_val(o, "in", a), s_val(o, "accepted", b),
+                                              s_val(o, "out", c), s_val(o, "duplicates", d),
+                                              s_val(o, "rejected", e), s_val(o, "bytes", g)});
+    }
+    s_table_print(&t, f);
+    s_table_free(&t);
+    free(keys);
+}
+
+static void s_print_rejects(const json_t *st, FILE *f)
+{
+    const json_t *rej = json_object_get(st, "rejects");
+    const char *key;
+    json_t *v;
+    bool any = false;
+    fputs("\nrejects:", f);
+    json_object_foreach((json_t *)rej, key, v) {
+        if (json_is_number(v) && json_number_value(v) != 0) {
+            char buf[32];
+            fprintf(f, "%s %s %s", any ? "," : "", key, s_val(rej, key, buf));
+            any = true;
+        }
+    }
+    fputs(any ? "\n" : json_is_object(rej) ? " none\n" : " -\n", f);
+}
+
+/* Fleet rows sort by daemon, then instance. */
+static int s_cmp_fleet(const void *a, const void *b)
+{
+    const json_t *x = *(const json_t *const *)a, *y = *(const json_t *const *)b;
+    const char *dx = json_string_value(json_object_get(x, "daemon"));
+    const char *dy = json_string_value(json_object_get(y, "daemon"));
+    int c = strcmp(dx ? dx : "", dy ? dy : "");
+    if (c)
+        return c;
+    const char *ix = json_string_value(json_object_get(x, "instance"));
+    const char *iy = json_string_value(json_object_get(y, "instance"));
+    return strcmp(ix ? ix : "", iy ? iy : "");
+}
+
+static void s_fleet_row(s_table_t *t, const json_t *d)
+{
+    char a[32], b[32], c[32], e[32], g[32], h[32], i[32], j[32];
+    const json_t *alive = json_object_get(d, "alive");
+    const char *state = !json_is_boolean(alive) ? "-" : json_is_true(alive) ? "alive" : "DEAD";
+    s_table_add(t, (const char *const[]){s_val(d, "daemon", a), s_val(d, "instance", b),
+                                         s_val(d, "pid", c), state,
+                                         s_dur(json_object_get(d, "age_ms"), 1, e),
+                                         s_val(d, "processed", g), s_val(d, "errors", h),
+                                         s_val(d, "lag", i), s_val(d, "timers_pending", j)});
+}
+
+static void s_print_fleet(const json_t *st, FILE *f)
+{
+    const json_t *fleet = json_object_get(st, "fleet");
+    size_t n = json_is_array(fleet) ? json_array_size(fleet) : 0;
+    fputc('\n', f);
+    if (n == 0) {
+        fputs("fleet: no heartbeats yet\n", f);
+        return;
+    }
+    const json_t **rows = kf_xcalloc(n, sizeof(*rows));
+    for (size_t i = 0; i < n; i++)
+        rows[i] = json_array_get(fleet, i);
+    qsort(rows, n, sizeof(*rows), s_cmp_fleet);
+    s_table_t t = {.ncols = 9, .align = "llrlrrrrr"};
+    s_table_add(&t, (const char *const[]){"DAEMON", "INSTANCE", "PID", "STATE", "AGE",
+                                          "PROCESSED", "ERRORS", "LAG", "TIMERS"});
+    for (size_t i = 0; i < n; i++)
+        s_fleet_row(&t, rows[i]);
+    s_table_print(&t, f);
+    s_table_free(&t);
+    free(rows);
+}
+
+/* ------------------------------------------------------------------ fetch and show */
+
+/* Fetches /stats: the body, or NULL after printing why (stderr, or f in watch mode). */
+static char *s_fetch(s_stat_t *s, size_t *len, FILE *f)
+{
+    char err[256];
+    char *body = NULL;
+    int status = 0;
+    if (kefuctl_http_get(s->listen, "/stats", S_HTTP_TIMEOUT_MS, &status, &body, len, err,
+                         sizeof(err)) != KF_OK) {
+        fprintf(f, "kefuctl: broker stats unreachable at %s: %s\n", s->url, err);
+        return NULL;
+    }
+    if (status != 200) {
+        fprintf(f, "kefuctl: broker stats at %s: HTTP %d\n", s->url, status);
+        free(body);
+        return NULL;
+    }
+    return body;
+}
+
+/* One JSON document, newline-terminated: as sent, or one line per refresh in watch mode. */
+static int s_show_json(s_stat_t *s, const char *body, size_t len)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(body, len, 0, &jerr);
+    if (!root) {
+        fprintf(stderr, "kefuctl: broker stats at %s: bad JSON: %s\n", s->url, jerr.text);
+        return KEFUCTL_FAIL;
+    }
+    if (s->watch) {
+        json_dumpf(root, stdout, JSON_COMPACT);
+        fputc('\n', stdout);
+    } else {
+        fwrite(body, 1, len, stdout);
+        if (len == 0 || body[len - 1] != '\n')
+            fputc('\n', stdout);
+    }
+    json_decref(root);
+    return KEFUCTL_OK;
+}
+
+static int s_show_table(s_stat_t *s, const char *body, size_t len, FILE *f)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(body, len, 0, &jerr);
+    if (!json_is_object(root)) {
+        fprintf(f, "kefuctl: broker stats at %s: bad JSON: %s\n", s->url,
+                root ? "not an object" : jerr.text);
+        json_decref(root);
+        return KEFUCTL_FAIL;
+    }
+    s_print_header(root, f);
+    s_print_topics(root, f);
+    s_print_rejects(root, f);
+    s_print_fleet(root, f);
+    json_decref(root);
+    return KEFUCTL_OK;
+}
+
+/* One refresh. In table watch mode the screen is composed in memory, then written at once. */
+static int s_once(s_stat_t *s)
+{
+    char *screen = NULL;
+    size_t slen = 0, len = 0;
+    bool compose = s->watch && !s->json;
+    FILE *f = compose ? open_memstream(&screen, &slen) : stderr;
+    if (!f)
+        f = stderr;
+    if (compose)
+        fputs("\033[H\033[2J", f);
+    int rc = KEFUCTL_FAIL;
+    char *body = s_fetch(s, &len, f);
+    if (body && s->json)
+        rc = s_show_json(s, body, len);
+    else if (body)
+        rc = s_show_table(s, body, len, compose ? f : stdout);
+    if (compose && f != stderr) {
+        fprintf(f, "\n(every %.3g s; Ctrl-C to stop)\n", (double)s->interval_ms / 1000);
+        fclose(f);
+        fwrite(screen, 1, slen, stdout);
+        free(screen);
+    }
+    fflush(stdout);
+    free(body);
+    return rc;
+}
+
+static int s_parse_args(s_stat_t *s, int argc, char **argv)
+{
+    static const struct option s_long[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"watch", optional_argument, NULL, 'w'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *interval = NULL;
+    int c;
+    while ((c = getopt_long(argc, argv, ":jwh", s_long, NULL)) != -1) {
+        if (c == 'j') {
+            s->json = true;
+        } else if (c == 'w') {
+            s->watch = true;
+            interval = optarg;
+        } else if (c == 'h') {
+            kefuctl_print_usage(stdout, &kefuctl_verb_stat, true);
+            return KEFUCTL_OK;
+        } else {
+            return kefuctl_getopt_error(&kefuctl_verb_stat, c, argv);
+        }
+    }
+    if (s->watch && !interval && optind < argc) /* --watch 5 */
+        interval = argv[optind++];
+    if (optind < argc)
+        return kefuctl_usage_error(&kefuctl_verb_stat, "unexpected argument '%s'", argv[optind]);
+    s->interval_ms = 2000;
+    if (interval && kefuctl_parse_seconds(interval, 0.1, 86400, &s->interval_ms) != KF_OK)
+        return kefuctl_usage_error(&kefuctl_verb_stat, "--watch: '%s' is not a number of "
+                                                       "seconds (0.1 .. 86400)", interval);
+    return -1;
+}
+
+static int s_stat(kefuctl_t *ctl, int argc, char **argv)
+{
+    s_stat_t s = {0};
+    int rc = s_parse_args(&s, argc, argv);
+    if (rc >= 0)
+        return rc;
+    const kf_conf_t *conf = kefuctl_conf(ctl);
+    if (!conf)
+        return KEFUCTL_USAGE;
+    s.listen = conf->http_listen;
+    kefuctl_http_url(s.listen, "/stats", s.url, sizeof(s.url));
+    for (;;) {
+        rc = s_once(&s);
+        if (!s.watch)
+            return rc;
+        kefuctl_sleep_ms(s.interval_ms);
+        if (kefuctl_interrupted())
+            return KEFUCTL_OK;
+    }
+}
+
+const kefuctl_verb_t kefuctl_verb_stat = {
+    .name = "stat",
+    .fn = s_stat,
+    .synopsis = "stat [--json] [--watch [SECONDS]]",
+    .help = "    The broker's statistics and the fleet view (GET http://<[http] listen>/stats).\n"
+            "    --json             print the JSON document as the broker sent it\n"
+            "    --watch [SECONDS]  redraw every SECONDS (default 2) until interrupted;\n"
+            "                       with --json, one JSON line per refresh",
+};
