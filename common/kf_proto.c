@@ -32,6 +32,20 @@ const char *kf_reject_name(kf_reject_t r)
     return (r >= 0 && r < KF_REJ__COUNT) ? s_reject_names[r] : "unknown";
 }
 
+/* A topic as it may be shown in a reply or a log: printable ASCII only, else a placeholder. */
+static const char *s_show_topic(const char *topic, char *buf, size_t len)
+{
+    size_t n = 0;
+    for (; topic[n] && n + 1 < len && n < 64; n++) {
+        unsigned char c = (unsigned char)topic[n];
+        if (c < 0x20 || c > 0x7e)
+            return "(not a printable topic name)";
+        buf[n] = (char)c;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
 /* "order.paid" -> "order_paid": the first dot becomes an underscore. */
 const ProtobufCFieldDescriptor *kf_proto_topic_field(const char *topic)
 {
@@ -169,7 +183,9 @@ static kf_reject_t s_check_value(const ProtobufCFieldDescriptor *f, const void *
     case PROTOBUF_C_TYPE_INT64: {
         int64_t v = *(const int64_t *)p;
         if (v < 0 && (s_ends_with(f->name, "_fen") || s_ends_with(f->name, "_at") ||
-                      s_ends_with(f->name, "_by") || strcmp(f->name, "now") == 0)) {
+                      s_ends_with(f->name, "_by") || strcmp(f->name, "now") == 0 ||
+                      strcmp(f->name, "at") == 0 || strcmp(f->name, "not_before") == 0 ||
+                      strcmp(f->name, "until") == 0)) {
             snprintf(err, errlen, "field '%s' must not be negative (got %lld)", f->name,
                      (long long)v);
             return KF_REJ_INVALID_FIELD;
@@ -180,6 +196,12 @@ static kf_reject_t s_check_value(const ProtobufCFieldDescriptor *f, const void *
         int32_t v = *(const int32_t *)p;
         if (strcmp(f->name, "qty") == 0 && v <= 0) {
             snprintf(err, errlen, "field 'qty' must be positive (got %d)", v);
+            return KF_REJ_INVALID_FIELD;
+        }
+        if ((strcmp(f->name, "utc_offset_minutes") == 0 && (v < -840 || v > 840)) ||
+            (strcmp(f->name, "ship_cutoff_hour") == 0 && (v < 0 || v > 23)) ||
+            ((s_ends_with(f->name, "_cap") || s_ends_with(f->name, "_hours")) && v < 0)) {
+            snprintf(err, errlen, "field '%s' out of range (got %d)", f->name, v);
             return KF_REJ_INVALID_FIELD;
         }
         break;
@@ -281,13 +303,14 @@ kf_reject_t kf_proto_validate(const kf_env_t *env, const char *frame_topic, char
         snprintf(err, errlen, "missing field 'topic'");
         return KF_REJ_MISSING_FIELD;
     }
+    char shown[72];
     if (!kf_utf8_valid(env->topic, strlen(env->topic)) || !kf_proto_topic_field(env->topic)) {
-        snprintf(err, errlen, "unknown topic '%.64s'", env->topic);
+        snprintf(err, errlen, "unknown topic '%s'", s_show_topic(env->topic, shown, sizeof(shown)));
         return KF_REJ_UNKNOWN_TOPIC;
     }
     if (frame_topic && strcmp(frame_topic, env->topic) != 0) {
-        snprintf(err, errlen, "topic frame '%.64s' differs from envelope topic '%s'",
-                 frame_topic, env->topic);
+        snprintf(err, errlen, "topic frame '%s' differs from envelope topic '%s'",
+                 s_show_topic(frame_topic, shown, sizeof(shown)), env->topic);
         return KF_REJ_TOPIC_MISMATCH;
     }
     const ProtobufCFieldDescriptor *pf = kf_proto_topic_field(env->topic);
@@ -324,7 +347,8 @@ kf_env_t *kf_proto_decode(const void *data, size_t len, const char *frame_topic,
         return NULL;
     }
     if (frame_topic && !kf_proto_topic_field(frame_topic)) {
-        snprintf(err, errlen, "unknown topic '%.64s'", frame_topic);
+        char shown[72];
+        snprintf(err, errlen, "unknown topic '%s'", s_show_topic(frame_topic, shown, sizeof(shown)));
         *why = KF_REJ_UNKNOWN_TOPIC;
         return NULL;
     }

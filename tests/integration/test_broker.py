@@ -73,7 +73,8 @@ class BrokerTest(unittest.TestCase):
         r = self.stack.pub([paid(i) for i in range(1, 6)])
         self.assertEqual(r.returncode, 0, r.stderr)
         seqs = [int(l.split()[1]) for l in r.stdout.split("\n") if l]
-        tail = self.stack.tail("--from-seq", str(seqs[2]), "--count", "5", "--idle-exit", "10")
+        tail = self.stack.tail("order.", "--from-seq", str(seqs[2]), "--count", "5",
+                               "--idle-exit", "10")
         time.sleep(1.0)
         r2 = self.stack.pub([paid(i) for i in range(6, 8)])
         self.assertEqual(r2.returncode, 0, r2.stderr)

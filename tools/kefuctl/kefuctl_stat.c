@@ -144,23 +144,45 @@ static void s_print_header(const json_t *st, FILE *f)
             s_val(t, "dropped", h));
 }
 
+/* true when every counter of a topic is 0 (the broker lists every topic of the contract) */
+static bool s_idle(const json_t *o)
+{
+    const char *key;
+    json_t *v;
+    if (!json_is_object(o))
+        return false;
+    json_object_foreach((json_t *)o, key, v) {
+        if (!json_is_number(v) || json_number_value(v) != 0)
+            return false;
+    }
+    return true;
+}
+
+/* The topics with traffic, sorted by name; *nidle gets the number left out. */
+static const char **s_topic_names(const json_t *topics, size_t *n, size_t *nidle)
+{
+    const char **keys = kf_xcalloc(json_object_size(topics) + 1, sizeof(*keys));
+    const char *key;
+    json_t *v;
+    *n = *nidle = 0;
+    json_object_foreach((json_t *)topics, key, v) {
+        if (s_idle(v))
+            (*nidle)++;
+        else
+            keys[(*n)++] = key;
+    }
+    qsort(keys, *n, sizeof(*keys), s_cmp_str);
+    return keys;
+}
+
 static void s_print_topics(const json_t *st, FILE *f)
 {
     const json_t *topics = json_object_get(st, "topics");
-    size_t n = json_is_object(topics) ? json_object_size(topics) : 0;
+    size_t n, nidle;
+    const char **keys = s_topic_names(topics, &n, &nidle);
     fputc('\n', f);
-    if (n == 0) {
-        fputs("topics: none yet\n", f);
-        return;
-    }
-    const char **keys = kf_xcalloc(n, sizeof(*keys));
-    size_t k = 0;
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)topics, key, v) {
-        keys[k++] = key;
-    }
-    qsort(keys, n, sizeof(*keys), s_cmp_str);
+    if (n == 0)
+        fputs("topics: no traffic yet\n", f);
     s_table_t t = {.ncols = 7, .align = "lrrrrrr"};
     s_table_add(&t, (const char *const[]){"TOPIC", "IN", "ACCEPTED", "OUT", "DUP", "REJ", "BYTES"});
     for (size_t i = 0; i < n; i++) {
@@ -170,7 +192,10 @@ static void s_print_topics(const json_t *st, FILE *f)
                                               s_val(o, "out", c), s_val(o, "duplicates", d),
                                               s_val(o, "rejected", e), s_val(o, "bytes", g)});
     }
-    s_table_print(&t, f);
+    if (n > 0)
+        s_table_print(&t, f);
+    if (n > 0 && nidle > 0)
+        fprintf(f, "(%zu topic%s without traffic not shown)\n", nidle, nidle == 1 ? "" : "s");
     s_table_free(&t);
     free(keys);
 }

@@ -80,8 +80,8 @@ static kf_env_t *s_decode(const char *topic, const void *data, size_t len, const
     kf_reject_t why;
     kf_env_t *env = kf_proto_decode(data, len, topic, 0, &why, err, sizeof(err));
     if (!env)
-        fprintf(stderr, "kefuctl: undecodable message on topic %.*s%s: %s: %s\n", S_MAX_TOPIC,
-                topic, where, kf_reject_name(why), err);
+        fprintf(stderr, "kefuctl: undecodable message on topic %.*s%s: %s\n", S_MAX_TOPIC,
+                topic, where, err);
     return env;
 }
 
@@ -228,8 +228,8 @@ static int s_recv(s_tail_t *t)
     for (; more && zmq_msg_recv(&extra, t->sock, 0) >= 0; total++)
         more = zmq_msg_more(&extra);
     if (total != 2) {
-        fprintf(stderr, "kefuctl: message of %zu frames (expected [topic][envelope]): skipped\n",
-                total);
+        fprintf(stderr, "kefuctl: message with %zu frame%s (expected [topic][envelope]): skipped\n",
+                total, total == 1 ? "" : "s");
         goto done;
     }
     char name[S_MAX_TOPIC + 1];
