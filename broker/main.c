@@ -39,11 +39,14 @@ static void s_on_stop(kf_daemon_t *d, void *arg)
 static void s_on_redis(kf_redis_t *r, bool up, void *arg)
 {
     broker_t *b = arg;
+    if (up && !b->ready_sent) { /* systemd: READY=1 once sockets and Redis are up */
+        b->ready_sent = true;
+        kf_daemon_ready(b->daemon, "accepting events");
+    }
     if (up)
         kf_log_notice("redis is up: journaling");
     else
         kf_log_warn("redis is down: confirmed publishes answer errors until it returns");
-    (void)b;
 }
 
 int main(int argc, char **argv)
@@ -72,7 +75,6 @@ int main(int argc, char **argv)
         goto fail;
     kf_daemon_on_stop(d, s_on_stop, &b);
     kf_daemon_heartbeat(d, NULL, NULL);
-    kf_daemon_ready(d, "accepting events");
     code = kf_daemon_run(d);
     goto done;
 fail:

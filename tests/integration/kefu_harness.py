@@ -135,10 +135,23 @@ heartbeat_ms = 300
         self.stop_redis()
         if getattr(self, "_redis", None) is not None:
             self._redis.close()
-        if os.environ.get("KEFU_KEEP_RUN"):
+        findings = self.sanitizer_findings()
+        if os.environ.get("KEFU_KEEP_RUN") or findings:
             print("run dir kept:", self.dir)
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
+        if findings:
+            raise AssertionError("sanitizer findings in daemon logs:\n" + "\n".join(findings))
+
+    def sanitizer_findings(self):
+        """ASan/UBSan/LSan reports in any daemon's log (the ASan build runs these tests too)."""
+        out = []
+        for name in self.procs:
+            for line in self.log(name).splitlines():
+                if ("ERROR: AddressSanitizer" in line or "ERROR: LeakSanitizer" in line
+                        or "runtime error:" in line):
+                    out.append(f"{name}: {line}")
+        return out
 
     def log(self, name):
         try:
