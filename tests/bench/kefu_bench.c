@@ -1,7 +1,8 @@
 /* kefu-bench: the load tools of tests/bench/run (never a unit test, never in CTest).
  *
  *   kefu-bench proxy XSUB_EP XPUB_EP            the reference: a bare zmq_proxy, forever
- *   kefu-bench pub EP N [--rate R] [--run ID]   PUB: N order.paid events, [topic][Envelope]
+ *   kefu-bench pub EP N [--rate R] [--run ID] [--nodrop]
+ *                                                PUB: N order.paid events, [topic][Envelope]
  *   kefu-bench sub EP N [--idle-ms MS] [--first-ms MS]
  *                                                SUB: counts order.paid events until N or idle
  *   kefu-bench confirm EP N [--window W] [--run ID]
@@ -9,7 +10,11 @@
  *
  * Every event is a valid, unique kefu.v1.Envelope of about 200 bytes, built once with the
  * generated protobuf-c structs; per message only the fixed-width digits of its event_id
- * change ("bench-<run>-<i, 10 digits>"). Results are printed as one line of words and
+ * change ("bench-<run>-<i, 10 digits>").
+ *
+ * A ZMQ_PUB drops messages when its pipe is full, however blocking its sends. With --nodrop the
+ * publisher is a ZMQ_XPUB with ZMQ_XPUB_NODROP instead: the same frames on the wire, but a full
+ * pipe blocks the sender, so all N events go through at the rate the receiver sustains. Results are printed as one line of words and
  * numbers on stdout, e.g. "received 1000000 seconds 1.234 eps 810372". */
 #include <errno.h>
 #include <inttypes.h>
@@ -175,6 +180,7 @@ static int s_proxy(int argc, char **argv)
 static int s_pub(int argc, char **argv)
 {
     double rate = 0;
+    bool nodrop = false;
     char run[64];
     s_default_run(run, sizeof(run));
     if (argc < 2)
@@ -182,6 +188,8 @@ static int s_pub(int argc, char **argv)
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--rate") == 0 && i + 1 < argc)
             rate = (double)s_num(argv[++i], "--rate");
+        else if (strcmp(argv[i], "--nodrop") == 0)
+            nodrop = true;
         else if (strcmp(argv[i], "--run") == 0 && i + 1 < argc)
             snprintf(run, sizeof(run), "%s", argv[++i]);
         else
@@ -190,12 +198,22 @@ static int s_pub(int argc, char **argv)
     unsigned long long n = (unsigned long long)s_num(argv[1], "N");
     template_t t = s_template(run);
     void *ctx = zmq_ctx_new();
-    void *pub = zmq_socket(ctx, ZMQ_PUB);
+    void *pub = zmq_socket(ctx, nodrop ? ZMQ_XPUB : ZMQ_PUB);
     s_opt_int(pub, ZMQ_SNDHWM, BENCH_HWM);
     s_opt_int(pub, ZMQ_LINGER, 10000); /* flush what is queued before exiting */
+    if (nodrop)
+        s_opt_int(pub, ZMQ_XPUB_NODROP, 1);
     if (zmq_connect(pub, argv[0]) != 0)
         s_die(argv[0]);
     s_sleep_ms(300); /* slow joiner: let the connection and subscriptions arrive */
+    if (nodrop) { /* an XPUB sees the subscriptions: wait for one (10 s at most) */
+        char sub[256];
+        zmq_pollitem_t item = {pub, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, 10000) <= 0 || zmq_recv(pub, sub, sizeof(sub), 0) < 0) {
+            fprintf(stderr, "kefu-bench: no subscription arrived at the publisher in 10 s\n");
+            return 1;
+        }
+    }
     size_t tlen = strlen(BENCH_TOPIC);
     double t0 = s_now();
     for (unsigned long long i = 0; i < n; i++) {
@@ -209,15 +227,15 @@ static int s_pub(int argc, char **argv)
         }
     }
     double secs = s_now() - t0;
-    printf("sent %llu bytes %zu seconds %.3f eps %.0f\n", n, t.len, secs,
-           secs > 0 ? (double)n / secs : 0.0);
+    printf("sent %llu bytes %zu seconds %.3f eps %.0f%s\n", n, t.len, secs,
+           secs > 0 ? (double)n / secs : 0.0, nodrop ? " nodrop" : "");
     fflush(stdout);
     zmq_close(pub);
     zmq_ctx_term(ctx);
     free(t.buf);
     return 0;
 usage:
-    fprintf(stderr, "usage: kefu-bench pub EP N [--rate R] [--run ID]\n");
+    fprintf(stderr, "usage: kefu-bench pub EP N [--rate R] [--run ID] [--nodrop]\n");
     return 2;
 }
 
@@ -394,7 +412,7 @@ int main(int argc, char **argv)
             return s_confirm(argc - 2, argv + 2);
     }
     fprintf(stderr, "usage: kefu-bench proxy XSUB_EP XPUB_EP\n"
-                    "       kefu-bench pub EP N [--rate R] [--run ID]\n"
+                    "       kefu-bench pub EP N [--rate R] [--run ID] [--nodrop]\n"
                     "       kefu-bench sub EP N [--idle-ms MS] [--first-ms MS]\n"
                     "       kefu-bench confirm EP N [--window W] [--run ID]\n");
     return 2;
