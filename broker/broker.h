@@ -79,6 +79,7 @@ typedef struct broker_s {
     size_t nbatch;
     size_t inflight;             /* events in journal steps awaiting Redis */
     struct item_list pending;    /* items that owe a reply, in arrival order */
+    size_t npending;
     bool paused, stopping, ready_sent;
     /* stats */
     topic_stats_t topics[BROKER_NTOPICS];

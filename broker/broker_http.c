@@ -74,6 +74,7 @@ static void s_ingest(broker_t *b, struct evhttp_request *req, const char *topic)
     it->req = req;
     evhttp_connection_set_closecb(evhttp_request_get_connection(req), s_on_conn_close, it);
     TAILQ_INSERT_TAIL(&b->pending, it, order);
+    b->npending++;
     b->in_total++;
     it->topic = broker_topic_index(topic);
     if (it->topic < 0) {

@@ -60,6 +60,7 @@ void broker_flush_replies(broker_t *b)
     item_t *it;
     while ((it = TAILQ_FIRST(&b->pending)) && it->resolved) {
         TAILQ_REMOVE(&b->pending, it, order);
+        b->npending--;
         if (it->kind == ITEM_ZMQ) {
             const void *parts[1] = {it->reply};
             size_t lens[1] = {strlen(it->reply)};
@@ -137,7 +138,8 @@ static void s_publish(broker_t *b, item_t *it, uint64_t seq)
 
 static void s_update_flow(broker_t *b)
 {
-    bool want_pause = b->stopping || b->inflight >= (size_t)b->bconf->max_inflight;
+    size_t cap = (size_t)b->bconf->max_inflight;
+    bool want_pause = b->stopping || b->inflight >= cap || b->npending >= cap;
     if (want_pause != b->paused) {
         b->paused = want_pause;
         kf_bus_pause(b->xsub, want_pause);
@@ -342,6 +344,7 @@ static void s_on_router(kf_bus_t *bus, zmq_msg_t *parts, size_t n, size_t total,
         zmq_msg_copy(&it->route[i], &parts[i]);
     }
     TAILQ_INSERT_TAIL(&b->pending, it, order);
+    b->npending++;
     size_t rest = n - (size_t)it->nroute;
     s_take(b, it, parts + it->nroute, total == n ? rest : total - (size_t)it->nroute);
 }

@@ -217,6 +217,13 @@ class BrokerTest(unittest.TestCase):
         self.assertEqual(r.stdout.strip(), "ok 2")
         self.assertGreaterEqual(self.stack.stats()["redis"]["reconnects"], 1)
 
+    def test_script_flush_is_survived(self):
+        """NOSCRIPT after SCRIPT FLUSH: the journal step is re-sent with EVAL, nothing lost."""
+        self.assertEqual(self.stack.pub([paid(1)]).stdout.strip(), "ok 1")
+        self.stack.redis().script_flush()
+        r = self.stack.pub([paid(2), paid(3)])
+        self.assertEqual(r.stdout.split(), ["ok", "2", "ok", "3"], r.stderr)
+
     def test_sigterm_exits_zero_within_5s(self):
         self.stack.pub([paid(i) for i in range(50)])
         t0 = time.time()
