@@ -191,18 +191,6 @@ static const kf_cfg_opt_t *s_find(const kf_cfg_table_t *tables, size_t n, const 
     return NULL;
 }
 
-static void s_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void s_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 int kf_cfg_defaults(const kf_cfg_table_t *tables, size_t ntables, char *err, size_t errlen)
 {
@@ -211,7 +199,7 @@ int kf_cfg_defaults(const kf_cfg_table_t *tables, size_t ntables, char *err, siz
         for (size_t k = 0; k < tables[i].nopts; k++) {
             const kf_cfg_opt_t *o = &tables[i].opts[k];
             if (s_apply(&tables[i], o, o->def ? o->def : "", why, sizeof(why)) != KF_OK) {
-                s_err(err, errlen, "built-in default of [%s] %s: %s", o->section, o->name, why);
+                kf_err(err, errlen, "built-in default of [%s] %s: %s", o->section, o->name, why);
                 return KF_ERR;
             }
         }
@@ -244,7 +232,7 @@ static void s_parse_fail(s_parse_t *p, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    s_err(p->err, p->errlen, "%s:%d: %s", p->path, p->line, msg);
+    kf_err(p->err, p->errlen, "%s:%d: %s", p->path, p->line, msg);
 }
 
 /* A section header line: unknown sections are fatal even when they hold no key. */
@@ -308,7 +296,7 @@ static int s_load_file(const kf_cfg_table_t *tables, size_t ntables, const char 
     if (!fp) {
         if (errno == ENOENT && !must_exist)
             return KF_OK;
-        s_err(err, errlen, "%s: %s", path, strerror(errno));
+        kf_err(err, errlen, "%s: %s", path, strerror(errno));
         return KF_ERR;
     }
     s_parse_t p = {.tables = tables, .ntables = ntables, .path = path, .fp = fp,
@@ -317,14 +305,14 @@ static int s_load_file(const kf_cfg_table_t *tables, size_t ntables, const char 
     bool io_error = ferror(fp);
     fclose(fp);
     if (rc > 0 && (p.err_line == 0 || rc < p.err_line)) {
-        s_err(err, errlen, "%s:%d: syntax error (expected [section], key = value or a comment)",
+        kf_err(err, errlen, "%s:%d: syntax error (expected [section], key = value or a comment)",
               path, rc);
         return KF_ERR;
     }
     if (p.err_line)
         return KF_ERR;
     if (rc < 0 || io_error) {
-        s_err(err, errlen, "%s: read error", path);
+        kf_err(err, errlen, "%s: read error", path);
         return KF_ERR;
     }
     return KF_OK;
@@ -349,7 +337,7 @@ static int s_load_env(const kf_cfg_table_t *tables, size_t ntables, char *err, s
             s_env_name(o, var, sizeof(var));
             const char *v = getenv(var);
             if (v && s_apply(&tables[i], o, v, why, sizeof(why)) != KF_OK) {
-                s_err(err, errlen, "environment %s: [%s] %s: %s", var, o->section, o->name, why);
+                kf_err(err, errlen, "environment %s: [%s] %s: %s", var, o->section, o->name, why);
                 return KF_ERR;
             }
         }
@@ -386,7 +374,7 @@ int kf_cfg_set(const kf_cfg_table_t *tables, size_t ntables, const char *assignm
     char why[512];
     int rc = KF_ERR;
     if (!eq || !dot) {
-        s_err(err, errlen, "override '%s': expected section.key=value", assignment);
+        kf_err(err, errlen, "override '%s': expected section.key=value", assignment);
         goto done;
     }
     *eq = *dot = '\0';
@@ -394,11 +382,11 @@ int kf_cfg_set(const kf_cfg_table_t *tables, size_t ntables, const char *assignm
     const kf_cfg_table_t *t = NULL;
     const kf_cfg_opt_t *o = s_find(tables, ntables, section, name, &t);
     if (!o) {
-        s_err(err, errlen, "override '%s': unknown key '%s' in [%s]", assignment, name, section);
+        kf_err(err, errlen, "override '%s': unknown key '%s' in [%s]", assignment, name, section);
         goto done;
     }
     if (s_apply(t, o, value, why, sizeof(why)) != KF_OK) {
-        s_err(err, errlen, "override '%s': [%s] %s: %s", assignment, section, name, why);
+        kf_err(err, errlen, "override '%s': [%s] %s: %s", assignment, section, name, why);
         goto done;
     }
     rc = KF_OK;
@@ -481,7 +469,7 @@ char *kf_cfg_read_secret(const char *path, char *err, size_t errlen)
 {
     FILE *fp = fopen(path, "r");
     if (!fp) {
-        s_err(err, errlen, "%s: %s", path, strerror(errno));
+        kf_err(err, errlen, "%s: %s", path, strerror(errno));
         return NULL;
     }
     char *line = NULL;
@@ -490,7 +478,7 @@ char *kf_cfg_read_secret(const char *path, char *err, size_t errlen)
     bool failed = n < 0 && ferror(fp);
     fclose(fp);
     if (failed) {
-        s_err(err, errlen, "%s: read error", path);
+        kf_err(err, errlen, "%s: read error", path);
         free(line);
         return NULL;
     }
@@ -498,7 +486,7 @@ char *kf_cfg_read_secret(const char *path, char *err, size_t errlen)
     while (len > 0 && isspace((unsigned char)line[len - 1]))
         len--;
     if (len == 0) {
-        s_err(err, errlen, "%s: the first line is empty", path);
+        kf_err(err, errlen, "%s: the first line is empty", path);
         free(line);
         return NULL;
     }

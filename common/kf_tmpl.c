@@ -11,18 +11,6 @@
 
 #include "kf_util.h"
 
-static void s_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void s_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static bool s_is_cont(char c)
 {
@@ -113,26 +101,26 @@ static int s_placeholder(s_buf_t *b, const char **pp, size_t at, const kf_tmpl_v
     while (s_name_char(name[len]))
         len++;
     if (name[len] != '}') {
-        s_err(err, errlen, "%s placeholder at byte %zu (names are letters, digits and '_'; "
+        kf_err(err, errlen, "%s placeholder at byte %zu (names are letters, digits and '_'; "
               "write '{{' for a literal brace)", name[len] ? "bad" : "unterminated", at);
         return KF_ERR;
     }
     if (len == 0) {
-        s_err(err, errlen, "empty placeholder {} at byte %zu", at);
+        kf_err(err, errlen, "empty placeholder {} at byte %zu", at);
         return KF_ERR;
     }
     const kf_tmpl_var_t *v = s_find(vars, nvars, name, len);
     if (!v) {
-        s_err(err, errlen, "unknown placeholder {%.*s}", (int)len, name);
+        kf_err(err, errlen, "unknown placeholder {%.*s}", (int)len, name);
         return KF_ERR;
     }
     if (!v->value) {
-        s_err(err, errlen, "placeholder {%.*s} has no value", (int)len, name);
+        kf_err(err, errlen, "placeholder {%.*s} has no value", (int)len, name);
         return KF_ERR;
     }
     size_t vlen = strlen(v->value);
     if (!kf_utf8_valid(v->value, vlen)) {
-        s_err(err, errlen, "value of {%.*s} is not valid UTF-8", (int)len, name);
+        kf_err(err, errlen, "value of {%.*s} is not valid UTF-8", (int)len, name);
         return KF_ERR;
     }
     s_buf_put(b, v->value, vlen);
@@ -144,11 +132,11 @@ char *kf_tmpl_render(const char *tmpl, const kf_tmpl_var_t *vars, size_t nvars, 
                      size_t errlen)
 {
     if (!tmpl) {
-        s_err(err, errlen, "no template");
+        kf_err(err, errlen, "no template");
         return NULL;
     }
     if (!kf_utf8_valid(tmpl, strlen(tmpl))) {
-        s_err(err, errlen, "template is not valid UTF-8");
+        kf_err(err, errlen, "template is not valid UTF-8");
         return NULL;
     }
     s_buf_t b = {0};
@@ -164,7 +152,7 @@ char *kf_tmpl_render(const char *tmpl, const kf_tmpl_var_t *vars, size_t nvars, 
             s_buf_put(&b, p, 1);
             p += 2;
         } else if (*p == '}') {
-            s_err(err, errlen, "single '}' at byte %zu (write '}}' for a literal brace)",
+            kf_err(err, errlen, "single '}' at byte %zu (write '}}' for a literal brace)",
                   (size_t)(p - tmpl));
             goto fail;
         } else if (s_placeholder(&b, &p, (size_t)(p - tmpl), vars, nvars, err, errlen) != KF_OK) {
@@ -216,10 +204,10 @@ static char *s_sms_shorten(const char *tmpl, const kf_tmpl_var_t *vars, size_t n
     size_t least = item_chars < KF_TMPL_ITEM_MIN ? item_chars : KF_TMPL_ITEM_MIN;
     if (uses == 0 || fixed + uses * least > max) {
         if (uses == 0)
-            s_err(err, errlen, "sms is %zu characters over the limit of %zu and has no {item} "
+            kf_err(err, errlen, "sms is %zu characters over the limit of %zu and has no {item} "
                   "to shorten", fixed - max, max);
         else
-            s_err(err, errlen, "sms is %zu characters over the limit of %zu even with {item} "
+            kf_err(err, errlen, "sms is %zu characters over the limit of %zu even with {item} "
                   "shortened to %zu", fixed + uses * least - max, max, least);
         return NULL;
     }
@@ -230,7 +218,7 @@ static char *s_sms_shorten(const char *tmpl, const kf_tmpl_var_t *vars, size_t n
     char *text = s_render_item(tmpl, vars, nvars, (size_t)(iv - vars), shortened);
     free(shortened);
     if (text && kf_utf8_len(text) + suffix > max) { /* cannot happen: counted above */
-        s_err(err, errlen, "sms still over the limit of %zu after shortening", max);
+        kf_err(err, errlen, "sms still over the limit of %zu after shortening", max);
         free(text);
         return NULL;
     }

@@ -66,6 +66,16 @@ char *kf_xasprintf(const char *fmt, ...)
     return p;
 }
 
+void kf_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
 bool kf_utf8_valid(const char *str, size_t len)
 {
     const unsigned char *s = (const unsigned char *)str;

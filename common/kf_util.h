@@ -18,6 +18,9 @@ char *kf_xstrdup(const char *s);
 char *kf_xstrndup(const char *s, size_t n);
 char *kf_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Fills a setup function's (err, errlen) pair; NULL or 0 means the caller wants no text. */
+void kf_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* true when s[0..len) is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
 bool kf_utf8_valid(const char *s, size_t len);
 /* Number of Unicode characters in a valid UTF-8 string. */
