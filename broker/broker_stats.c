@@ -11,6 +11,7 @@
 #include "broker.h"
 #include "kf_clock.h"
 #include "kf_log.h"
+#include "kf_stats.h"
 #include "kf_util.h"
 
 #define FLEET_MAX 1024
@@ -146,62 +147,44 @@ char *broker_stats_json(broker_t *b)
 
 /* ------------------------------------------------------------------ /metrics */
 
-typedef struct {
-    char *buf;
-    size_t len, cap;
-} s_text_t;
-
-static void s_put(s_text_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void s_put(s_text_t *t, const char *fmt, ...)
+static void s_topic_metric(kf_text_t *t, broker_t *b, const char *name, const char *help,
+                           size_t off)
 {
-    va_list ap;
-    for (;;) {
-        va_start(ap, fmt);
-        int n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
-        va_end(ap);
-        if (n >= 0 && (size_t)n < t->cap - t->len) {
-            t->len += (size_t)n;
-            return;
-        }
-        t->cap = t->cap * 2 + (size_t)(n > 0 ? n : 64);
-        t->buf = kf_xrealloc(t->buf, t->cap);
+    kf_stats_family(t, name, "counter", help);
+    for (int i = 0; i < BROKER_NTOPICS; i++) {
+        const char *labels[] = {"topic", kf_proto_topics[i], NULL};
+        kf_stats_sample_u64(t, name, labels, *(uint64_t *)((char *)&b->topics[i] + off));
     }
 }
 
-static void s_metric_head(s_text_t *t, const char *name, const char *type, const char *help)
+static void s_fleet_metrics(kf_text_t *t, broker_t *b)
 {
-    s_put(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    kf_stats_family(t, "kefu_fleet_up", "gauge", "1 while the daemon's heartbeats arrive");
+    for (size_t i = 0; i < b->nfleet; i++) {
+        const char *l[] = {"daemon", b->fleet[i].daemon, "instance", b->fleet[i].instance, NULL};
+        kf_stats_sample(t, "kefu_fleet_up", l, s_alive(b, &b->fleet[i]));
+    }
+    kf_stats_family(t, "kefu_fleet_lag", "gauge", "events behind the journal head");
+    for (size_t i = 0; i < b->nfleet; i++) {
+        const char *l[] = {"daemon", b->fleet[i].daemon, "instance", b->fleet[i].instance, NULL};
+        kf_stats_sample(t, "kefu_fleet_lag", l, (double)b->fleet[i].lag);
+    }
+    kf_stats_family(t, "kefu_fleet_processed_total", "counter", "events processed by the daemon");
+    for (size_t i = 0; i < b->nfleet; i++) {
+        const char *l[] = {"daemon", b->fleet[i].daemon, "instance", b->fleet[i].instance, NULL};
+        kf_stats_sample_u64(t, "kefu_fleet_processed_total", l, b->fleet[i].processed);
+    }
 }
 
-static void s_topic_metric(s_text_t *t, broker_t *b, const char *name, const char *help,
-                           size_t off)
+static void s_one(kf_text_t *t, const char *name, const char *type, const char *help, double v)
 {
-    s_metric_head(t, name, "counter", help);
-    for (int i = 0; i < BROKER_NTOPICS; i++)
-        s_put(t, "%s{topic=\"%s\"} %llu\n", name, kf_proto_topics[i],
-              (unsigned long long)*(uint64_t *)((char *)&b->topics[i] + off));
-}
-
-static void s_fleet_metrics(s_text_t *t, broker_t *b)
-{
-    s_metric_head(t, "kefu_fleet_up", "gauge", "1 while the daemon's heartbeats arrive");
-    for (size_t i = 0; i < b->nfleet; i++)
-        s_put(t, "kefu_fleet_up{daemon=\"%s\",instance=\"%s\"} %d\n", b->fleet[i].daemon,
-              b->fleet[i].instance, s_alive(b, &b->fleet[i]));
-    s_metric_head(t, "kefu_fleet_lag", "gauge", "events behind the journal head");
-    for (size_t i = 0; i < b->nfleet; i++)
-        s_put(t, "kefu_fleet_lag{daemon=\"%s\",instance=\"%s\"} %lld\n", b->fleet[i].daemon,
-              b->fleet[i].instance, (long long)b->fleet[i].lag);
-    s_metric_head(t, "kefu_fleet_processed_total", "counter", "events processed by the daemon");
-    for (size_t i = 0; i < b->nfleet; i++)
-        s_put(t, "kefu_fleet_processed_total{daemon=\"%s\",instance=\"%s\"} %llu\n",
-              b->fleet[i].daemon, b->fleet[i].instance,
-              (unsigned long long)b->fleet[i].processed);
+    kf_stats_family(t, name, type, help);
+    kf_stats_sample(t, name, NULL, v);
 }
 
 char *broker_stats_prometheus(broker_t *b)
 {
-    s_text_t t = {kf_xmalloc(8192), 0, 8192};
+    kf_text_t t = {0};
     s_topic_metric(&t, b, "kefu_broker_events_in_total", "events received, by topic",
                    offsetof(topic_stats_t, in));
     s_topic_metric(&t, b, "kefu_broker_events_accepted_total", "events journaled, by topic",
@@ -212,34 +195,33 @@ char *broker_stats_prometheus(broker_t *b)
                    offsetof(topic_stats_t, bytes));
     s_topic_metric(&t, b, "kefu_broker_duplicates_total", "events answered duplicate, by topic",
                    offsetof(topic_stats_t, duplicates));
-    s_metric_head(&t, "kefu_broker_rejects_total", "counter", "events rejected, by reason");
-    for (int r = 1; r < KF_REJ__COUNT; r++)
-        s_put(&t, "kefu_broker_rejects_total{reason=\"%s\"} %llu\n", kf_reject_name((kf_reject_t)r),
-              (unsigned long long)b->rejects[r]);
-    s_metric_head(&t, "kefu_broker_received_total", "counter", "messages received on any door");
-    s_put(&t, "kefu_broker_received_total %llu\n", (unsigned long long)b->in_total);
-    s_metric_head(&t, "kefu_broker_dropped_total", "counter",
-                  "fire-and-forget events dropped because Redis was unavailable");
-    s_put(&t, "kefu_broker_dropped_total %llu\n", (unsigned long long)b->dropped);
-    s_metric_head(&t, "kefu_broker_confirm_errors_total", "counter",
-                  "confirmed publishes answered with an error");
-    s_put(&t, "kefu_broker_confirm_errors_total %llu\n", (unsigned long long)b->confirmed_errors);
-    s_metric_head(&t, "kefu_broker_journal_seq", "gauge", "last sequence number assigned");
-    s_put(&t, "kefu_broker_journal_seq %lld\n", (long long)b->journal_seq);
-    s_metric_head(&t, "kefu_broker_journal_length", "gauge", "entries in kefu:journal");
-    s_put(&t, "kefu_broker_journal_length %lld\n", (long long)b->journal_len);
-    s_metric_head(&t, "kefu_broker_inflight", "gauge", "events awaiting the journal step");
-    s_put(&t, "kefu_broker_inflight %zu\n", b->inflight);
-    s_metric_head(&t, "kefu_broker_subscribers", "gauge", "connected subscribers (XPUB peers)");
-    s_put(&t, "kefu_broker_subscribers %lld\n", (long long)b->subscribers);
-    s_metric_head(&t, "kefu_broker_publishers", "gauge", "connected publishers (XSUB+ROUTER)");
-    s_put(&t, "kefu_broker_publishers %lld\n", (long long)b->publishers);
-    s_metric_head(&t, "kefu_broker_redis_up", "gauge", "1 while Redis is connected");
-    s_put(&t, "kefu_broker_redis_up %d\n", kf_redis_ready(b->redis));
-    s_metric_head(&t, "kefu_broker_redis_reconnects_total", "counter", "Redis reconnections");
-    s_put(&t, "kefu_broker_redis_reconnects_total %lu\n", kf_redis_reconnects(b->redis));
+    kf_stats_family(&t, "kefu_broker_rejects_total", "counter", "events rejected, by reason");
+    for (int r = 1; r < KF_REJ__COUNT; r++) {
+        const char *labels[] = {"reason", kf_reject_name((kf_reject_t)r), NULL};
+        kf_stats_sample_u64(&t, "kefu_broker_rejects_total", labels, b->rejects[r]);
+    }
+    s_one(&t, "kefu_broker_received_total", "counter", "messages received on any door",
+          (double)b->in_total);
+    s_one(&t, "kefu_broker_dropped_total", "counter",
+          "fire-and-forget events dropped because Redis was unavailable", (double)b->dropped);
+    s_one(&t, "kefu_broker_confirm_errors_total", "counter",
+          "confirmed publishes answered with an error", (double)b->confirmed_errors);
+    s_one(&t, "kefu_broker_journal_seq", "gauge", "last sequence number assigned",
+          (double)b->journal_seq);
+    s_one(&t, "kefu_broker_journal_length", "gauge", "entries in kefu:journal",
+          (double)b->journal_len);
+    s_one(&t, "kefu_broker_inflight", "gauge", "events awaiting the journal step",
+          (double)b->inflight);
+    s_one(&t, "kefu_broker_subscribers", "gauge", "connected subscribers (XPUB peers)",
+          (double)b->subscribers);
+    s_one(&t, "kefu_broker_publishers", "gauge", "connected publishers (XSUB+ROUTER peers)",
+          (double)b->publishers);
+    s_one(&t, "kefu_broker_redis_up", "gauge", "1 while Redis is connected",
+          kf_redis_ready(b->redis));
+    s_one(&t, "kefu_broker_redis_reconnects_total", "counter", "Redis reconnections",
+          (double)kf_redis_reconnects(b->redis));
     s_fleet_metrics(&t, b);
-    return t.buf;
+    return kf_text_take(&t);
 }
 
 /* ------------------------------------------------------------------ peers */

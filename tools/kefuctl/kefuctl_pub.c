@@ -149,7 +149,8 @@ static s_status_t s_classify(const char *text)
     return S_ERR; /* "error ..." and anything this version does not know */
 }
 
-/* Reads one reply (its first frame; a well-behaved broker sends exactly one). */
+/* Reads one reply: its first non-empty frame (the broker sends exactly one frame; an
+ * empty REQ-style delimiter in front of it is tolerated). */
 static int s_recv_reply(s_pub_t *p, int flags)
 {
     zmq_msg_t msg;
@@ -158,13 +159,19 @@ static int s_recv_reply(s_pub_t *p, int flags)
         zmq_msg_close(&msg);
         return KF_ERR;
     }
-    size_t n = zmq_msg_size(&msg);
-    char *text = kf_xstrndup(zmq_msg_data(&msg), n);
+    char *text = NULL;
+    for (;;) {
+        if (!text && zmq_msg_size(&msg) > 0)
+            text = kf_xstrndup(zmq_msg_data(&msg), zmq_msg_size(&msg));
+        if (!zmq_msg_more(&msg) || zmq_msg_recv(&msg, p->sock, 0) < 0)
+            break;
+    }
+    zmq_msg_close(&msg);
+    if (!text)
+        text = kf_xstrdup("error empty reply from the broker");
+    size_t n = strlen(text);
     while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r'))
         text[--n] = '\0';
-    while (zmq_msg_more(&msg) && zmq_msg_recv(&msg, p->sock, 0) >= 0)
-        ; /* extra frames: ignored */
-    zmq_msg_close(&msg);
     s_answer(p, s_classify(text), text);
     return KF_OK;
 }
