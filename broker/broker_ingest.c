@@ -363,6 +363,12 @@ static int s_open(broker_t *b, kf_bus_t **bus, int type, const char *ep, char *e
     *bus = kf_bus_new(b->base, kf_daemon_zctx(b->daemon), type, (int)b->conf->bus_hwm, err, len);
     if (!*bus)
         return KF_ERR;
+    if (type != ZMQ_XPUB) { /* the doors queue no more than the broker keeps in flight */
+        long long cap = b->bconf->max_inflight < b->conf->bus_hwm ? b->bconf->max_inflight
+                                                                   : b->conf->bus_hwm;
+        int hwm = (int)cap;
+        zmq_setsockopt(kf_bus_socket(*bus), ZMQ_RCVHWM, &hwm, sizeof(hwm));
+    }
     return kf_bus_bind(*bus, ep, err, len);
 }
 

@@ -10,8 +10,8 @@
 -- seen (a duplicate of the event journaled as seq). The envelope is stored with field 6
 -- (seq) appended: protobuf's last-one-wins makes the stored bytes carry their own seq.
 
-local ttl = tonumber(ARGV[1])
-local maxlen = tonumber(ARGV[2])
+local ttl = ARGV[1]
+local maxlen = ARGV[2]
 
 local seq = tonumber(redis.call('GET', KEYS[1]) or '0')
 if seq == 0 then
@@ -22,13 +22,23 @@ if seq == 0 then
   end
 end
 
+local call = redis.call
+local char = string.char
+local floor = math.floor
+
+-- protobuf varint of a non-negative integer (seq stays far below 2^53)
 local function varint(n)
+  if n < 128 then return char(n) end
+  if n < 16384 then return char(n % 128 + 128, floor(n / 128)) end
+  if n < 2097152 then
+    return char(n % 128 + 128, floor(n / 128) % 128 + 128, floor(n / 16384))
+  end
   local t = {}
   while n >= 128 do
-    t[#t + 1] = string.char(n % 128 + 128)
-    n = math.floor(n / 128)
+    t[#t + 1] = char(n % 128 + 128)
+    n = floor(n / 128)
   end
-  t[#t + 1] = string.char(n)
+  t[#t + 1] = char(n)
   return table.concat(t)
 end
 
@@ -37,16 +47,17 @@ local first = seq
 for i = 3, #ARGV - 2, 3 do
   local pubid = 'kefu:pubid:' .. ARGV[i]
   local nxt = seq + 1
-  if redis.call('SET', pubid, nxt, 'NX', 'EX', ttl) then
+  local snxt = string.format('%d', nxt)
+  if call('SET', pubid, snxt, 'NX', 'EX', ttl) then
     seq = nxt
-    redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, seq .. '-0',
-               't', ARGV[i + 1], 'e', ARGV[i + 2] .. '\48' .. varint(seq))
+    call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, snxt .. '-0',
+         't', ARGV[i + 1], 'e', ARGV[i + 2] .. '\48' .. varint(seq))
     out[#out + 1] = seq
   else
-    out[#out + 1] = -tonumber(redis.call('GET', pubid) or '0')
+    out[#out + 1] = -tonumber(call('GET', pubid) or '0')
   end
 end
 if seq ~= first then
-  redis.call('SET', KEYS[1], seq)
+  call('SET', KEYS[1], string.format('%d', seq))
 end
 return out

@@ -17,7 +17,7 @@ const kf_cfg_opt_t broker_opts[] = {
         "a repeated event_id within this window is answered duplicate"),
     OPT("journal_maxlen", 1000, 1000000000, "1000000", journal_maxlen,
         "approximate cap on kefu:journal entries"),
-    OPT("max_inflight", 100, 10000000, "100000", max_inflight,
+    OPT("max_inflight", 100, 10000000, "10000", max_inflight,
         "events awaiting Redis before the broker stops reading (back-pressure)"),
     OPT("batch", 1, 100000, "1000", batch, "most events journaled in one Redis step"),
     OPT("stats_refresh_ms", 100, 60000, "1000", stats_refresh_ms,

@@ -161,9 +161,14 @@ static void s_on_ready(evutil_socket_t fd, short what, void *arg)
 {
     kf_bus_t *self = arg;
     int delivered = 0;
-    while (!self->paused && self->fn && delivered < self->batch) {
-        if (!(s_events(self) & ZMQ_POLLIN))
+    bool more = false;
+    /* No ZMQ_EVENTS per message: that getsockopt runs process_commands(), i.e. a poll() and
+     * a getpid() syscall each time. A DONTWAIT recv that returns EAGAIN re-arms the edge. */
+    while (!self->paused && self->fn) {
+        if (delivered >= self->batch) {
+            more = true;
             break;
+        }
         zmq_msg_t parts[KF_BUS_MAX_PARTS];
         size_t kept = 0;
         int total = s_recv_one(self, parts, &kept);
@@ -176,7 +181,8 @@ static void s_on_ready(evutil_socket_t fd, short what, void *arg)
     }
     if (delivered && self->pass_fn)
         self->pass_fn(self, self->arg);
-    s_kick(self); /* more waiting (batch cap) or a state change while we worked */
+    if (more)
+        event_active(self->ev, EV_READ, 0); /* batch cap: come back on the next pass */
 }
 
 int kf_bus_send_msgs(kf_bus_t *self, zmq_msg_t *head, size_t nhead, const void *const *parts,
@@ -202,11 +208,10 @@ int kf_bus_send_msgs(kf_bus_t *self, zmq_msg_t *head, size_t nhead, const void *
         }
     }
 done:
-    {
-        int saved = errno;
-        s_kick(self); /* a send can consume the edge that announced input */
-        errno = saved;
-    }
+    /* A send can consume the edge that announced input: look again on this loop pass,
+     * once per pass however many messages were sent (no ZMQ_EVENTS syscall per send). */
+    if (self->fn && !self->paused)
+        event_active(self->ev, EV_READ, 0);
     return rc;
 }
 

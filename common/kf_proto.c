@@ -123,6 +123,10 @@ static const int s_scan_codes[] = {0,   1,   2,   3,   4,   5,   6,   7,   14,  
 static bool s_present(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
 {
     const char *base = (const char *)m;
+    /* oneof members share one union slot: only the member named by the case is present */
+    if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+        *(const uint32_t *)(base + f->quantifier_offset) != f->id)
+        return false;
     if (f->label == PROTOBUF_C_LABEL_REPEATED)
         return *(const size_t *)(base + f->quantifier_offset) > 0;
     if (f->type == PROTOBUF_C_TYPE_STRING) {
