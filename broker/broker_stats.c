@@ -256,23 +256,28 @@ static int s_monitor(broker_t *b, kf_bus_t *target, kf_bus_t **mon, const char *
     return KF_OK;
 }
 
-static void s_on_refresh_reply(kf_redis_t *r, redisReply *reply, void *arg)
+static void s_on_seq(kf_redis_t *r, redisReply *reply, void *arg)
 {
     broker_t *b = arg;
-    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2)
-        return;
-    redisReply *seq = reply->element[0], *len = reply->element[1];
-    b->journal_seq = seq->type == REDIS_REPLY_STRING ? strtoll(seq->str, NULL, 10) : 0;
-    b->journal_len = len->type == REDIS_REPLY_INTEGER ? len->integer : 0;
+    if (reply && reply->type == REDIS_REPLY_STRING)
+        b->journal_seq = strtoll(reply->str, NULL, 10);
 }
 
+static void s_on_xlen(kf_redis_t *r, redisReply *reply, void *arg)
+{
+    broker_t *b = arg;
+    if (reply && reply->type == REDIS_REPLY_INTEGER)
+        b->journal_len = reply->integer;
+}
+
+/* Two commands, one write: hiredis pipelines what is issued in the same loop pass. */
 static void s_on_refresh(evutil_socket_t fd, short what, void *arg)
 {
     broker_t *b = arg;
-    if (kf_redis_ready(b->redis))
-        kf_redis_cmd(b->redis, s_on_refresh_reply, b,
-                     "EVAL %s 2 kefu:seq kefu:journal",
-                     "return {redis.call('GET', KEYS[1]), redis.call('XLEN', KEYS[2])}");
+    if (kf_redis_ready(b->redis)) {
+        kf_redis_cmd(b->redis, s_on_seq, b, "GET kefu:seq");
+        kf_redis_cmd(b->redis, s_on_xlen, b, "XLEN kefu:journal");
+    }
 }
 
 int broker_monitor_start(broker_t *b, char *err, size_t errlen)

@@ -69,6 +69,7 @@ int main(int argc, char **argv)
     free(password);
     if (!b.redis)
         goto fail;
+    kf_redis_set_connect_timeout(b.redis, conf.redis_timeout_ms);
     kf_redis_on_state(b.redis, s_on_redis, &b);
     if (broker_ingest_start(&b, err, sizeof(err)) || broker_monitor_start(&b, err, sizeof(err)) ||
         broker_http_start(&b, err, sizeof(err)))

@@ -24,6 +24,7 @@ struct kf_redis_s {
     redisAsyncContext *ac;
     char *host, *path, *user, *password;
     int port, db;
+    long long connect_timeout_ms;
     bool ready, connecting, stopping;
     int backoff_ms;
     struct event *retry_ev;
@@ -243,7 +244,8 @@ static void s_connect(kf_redis_t *self)
     redisLibeventAttach(ac, self->base);
     redisAsyncSetConnectCallback(ac, s_on_connect);
     redisAsyncSetDisconnectCallback(ac, s_on_disconnect);
-    struct timeval tv = {2, 0};
+    long long ms = self->connect_timeout_ms;
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
     evtimer_add(self->timeout_ev, &tv);
 }
 
@@ -253,6 +255,7 @@ kf_redis_t *kf_redis_new(struct event_base *base, const char *url, const char *p
     kf_redis_t *self = kf_xcalloc(1, sizeof(*self));
     self->base = base;
     self->backoff_ms = 100;
+    self->connect_timeout_ms = 2000;
     if (s_parse_url(self, url, err, errlen) != KF_OK) {
         kf_redis_destroy(&self);
         return NULL;
@@ -299,6 +302,16 @@ void kf_redis_on_state(kf_redis_t *self, kf_redis_state_fn *fn, void *arg)
 {
     self->state_fn = fn;
     self->state_arg = arg;
+}
+
+void kf_redis_set_connect_timeout(kf_redis_t *self, long long ms)
+{
+    self->connect_timeout_ms = ms > 0 ? ms : 2000;
+    if (self->connecting) { /* the attempt under way gets the new limit too */
+        struct timeval tv = {(time_t)(self->connect_timeout_ms / 1000),
+                             (suseconds_t)(self->connect_timeout_ms % 1000) * 1000};
+        evtimer_add(self->timeout_ev, &tv);
+    }
 }
 
 bool kf_redis_ready(kf_redis_t *self)

@@ -30,6 +30,8 @@ kf_redis_t *kf_redis_new(struct event_base *base, const char *url, const char *p
 void kf_redis_destroy(kf_redis_t **self_p);
 
 void kf_redis_on_state(kf_redis_t *self, kf_redis_state_fn *fn, void *arg);
+/* A connect attempt that takes longer than this is abandoned and retried (default 2000 ms). */
+void kf_redis_set_connect_timeout(kf_redis_t *self, long long ms);
 bool kf_redis_ready(kf_redis_t *self);
 unsigned long kf_redis_reconnects(kf_redis_t *self);
 /* Requests issued and not yet answered. */
