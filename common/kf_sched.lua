@@ -1,0 +1,69 @@
+-- kf_sched.lua: durable timers (follows kf_worker.lua in one script).
+--
+-- A timer is a member of the ZSET kefu:timers:<group>:<p> (score: due ms) plus its payload,
+-- a JSON object at kefu:timer:<group>:<id>. Firing claims a timer with ZREM inside the same
+-- atomic step that acts on it, so two instances can never fire one timer twice.
+
+local S = {}
+local TIMER_TTL = 30 * 86400
+
+local function tkey(p) return 'kefu:timers:' .. G .. ':' .. p end
+local function pkey(id) return 'kefu:timer:' .. G .. ':' .. id end
+
+-- Adds (or moves) timer id in partition p, due at due ms, with payload t (a table).
+function S.add(p, id, due, t)
+  t.due = due
+  local ttl = TIMER_TTL
+  if due > NOW then ttl = ttl + floor((due - NOW) / 1000) end
+  call('ZADD', tkey(p), fmt_int(due), id)
+  call('SET', pkey(id), cjson.encode(t), 'EX', ttl)
+end
+
+function S.cancel(p, id)
+  call('ZREM', tkey(p), id)
+  call('DEL', pkey(id))
+end
+
+-- op 'fire': fires every timer due up to NOW in the owned partitions (those whose
+-- checkpoint is below SEQ when SEQ > 0: a sys.clock event), in due order, at most
+-- FIRE_LIMIT of them; 'more' when some are left (the checkpoints then stay put and the
+-- same step is run again), else the checkpoints move to SEQ and kefu:clock to NOW.
+-- fire(p, id, due, payload) acts on one timer; the clock it sees is the due time when
+-- simulated (the clock passes each timer in turn), else NOW.
+local function run_fire(fire)
+  local parts, due = {}, {}
+  for i = 0, 63 do
+    if owned(i) and (SEQ == 0 or ckpt_get(i) < SEQ) then
+      parts[#parts + 1] = i
+      local r = call('ZRANGEBYSCORE', tkey(i), '-inf', fmt_int(NOW), 'WITHSCORES', 'LIMIT', 0,
+                     FIRE_LIMIT + 1)
+      for j = 1, #r, 2 do due[#due + 1] = {tonumber(r[j + 1]), r[j], i} end
+    end
+  end
+  if SEQ > 0 and #parts == 0 then return reply('seen', -2) end
+  table.sort(due, function(a, b)
+    if a[1] ~= b[1] then return a[1] < b[1] end
+    return a[2] < b[2]
+  end)
+  local n = math.min(#due, FIRE_LIMIT)
+  for k = 1, n do
+    local d = due[k]
+    if call('ZREM', tkey(d[3]), d[2]) == 1 then
+      local raw = call('GET', pkey(d[2]))
+      call('DEL', pkey(d[2]))
+      if raw then fire(d[3], d[2], d[1], cjson.decode(raw)) end
+    end
+  end
+  if #due > FIRE_LIMIT then return reply('more', -2) end
+  for _, q in ipairs(parts) do ckpt_set(q, SEQ) end
+  if NOW > tonumber(call('GET', 'kefu:clock') or '0') then call('SET', 'kefu:clock', fmt_int(NOW)) end
+  return reply('done', -2)
+end
+
+-- The entry point, called by the worker's script as its last line.
+function K.run(handlers, fire)
+  if OP == 'ev' then return run_event(handlers) end
+  if OP == 'fire' then return run_fire(fire) end
+  if OP == 'sync' then return run_sync() end
+  return redis.error_reply('kf_worker: unknown op ' .. tostring(OP))
+end

@@ -1,0 +1,1021 @@
+/* kf_worker: catch-up, live apply, timers and checkpoints for every worker (see kf_worker.h). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kf_bus.h"
+#include "kf_clock.h"
+#include "kf_json.h"
+#include "kf_log.h"
+#include "kf_redis.h"
+#include "kf_shop.h"
+#include "kf_util.h"
+#include "kf_worker.h"
+
+extern const char kf_lua_kf_worker[];
+extern const char kf_lua_kf_sched[];
+extern const char kf_lua_kf_policy[];
+
+#define S_HEADER 14          /* fixed ARGV entries before the name/value pairs */
+#define S_MAX_REASONS 16
+#define S_EVENT_MAX (16u << 20)
+
+typedef enum { S_LOADING, S_FETCH, S_LIVE } s_mode_t;
+typedef enum { S_EV, S_FIRE, S_SYNC } s_kind_t;
+
+typedef struct {
+    uint64_t seq;
+    uint8_t *data;
+    size_t len;
+} s_item_t;
+
+/* One Lua call: its ARGV live in one arena until the reply. */
+struct kf_call_s {
+    kf_worker_t *w;
+    s_kind_t kind;
+    uint64_t seq;
+    int part;
+    char *lookup;
+    char *arena;
+    size_t used, cap;
+    size_t *off, *len;
+    size_t n, ncap;
+    const char **argv;
+    bool rejected;
+    char reason[32];
+};
+
+struct kf_worker_s {
+    kf_daemon_t *d;
+    const kf_conf_t *conf;
+    const kf_worker_conf_t *wc;
+    kf_worker_def_t def;
+    struct event_base *base;
+    kf_redis_t *redis;
+    int script;
+    char *lua;
+    kf_bus_t *sub, *pub;
+    kf_shops_t *shops;
+    char mask[KF_WORKER_PARTITIONS + 1];
+    int instance, ninstances;
+    uint64_t ckpt[KF_WORKER_PARTITIONS];
+    char worker_name[64];
+
+    s_mode_t mode;
+    int loading;          /* replies awaited while loading */
+    bool ready_sent, fetching, recovering, sub_paused;
+    uint64_t seen;        /* every seq <= seen has been queued (or was lost) */
+    uint64_t live_max;    /* the highest seq seen live */
+    uint64_t handled;     /* every seq <= handled has been submitted or skipped */
+    uint64_t done;        /* every seq <= done has completed */
+    uint64_t synced;
+    s_item_t *q;
+    size_t qhead, qlen, qcap;
+    size_t inflight;
+    bool barrier;         /* a fire step is in flight: nothing after it is submitted */
+    int64_t sim_now;
+
+    struct event *tick_ev, *sync_ev;
+    uint64_t processed, applied, skipped, duplicates, errors, actions, blocks, lost;
+    int64_t timers_pending;
+    struct {
+        char name[32];
+        uint64_t n;
+    } reasons[S_MAX_REASONS];
+};
+
+static void s_pump(kf_worker_t *w);
+static void s_fetch(kf_worker_t *w);
+static void s_load(kf_worker_t *w);
+
+/* ---------------------------------------------------------------- config */
+
+void kf_worker_opts(const char *section, size_t base, kf_cfg_opt_t *out)
+{
+#define O(name, min, max, def, field, help)                                                   \
+    (kf_cfg_opt_t)                                                                            \
+    {                                                                                         \
+        section, name, KF_CFG_INT, min, max, def, base + offsetof(kf_worker_conf_t, field),   \
+            NULL, help                                                                        \
+    }
+    size_t i = 0;
+    out[i++] = O("instances", 1, KF_WORKER_PARTITIONS, "1", instances,
+                 "instances sharing the 64 partitions; instance i (-i) owns p % n == i");
+    out[i++] = O("max_inflight", 1, 100000, "2000", max_inflight,
+                 "Lua steps awaiting Redis before reading pauses (back-pressure)");
+    out[i++] = O("catchup_batch", 10, 100000, "2000", catchup_batch,
+                 "journal entries read per XRANGE while catching up");
+    out[i++] = O("dedup_ttl_s", 60, 31536000, "604800", dedup_ttl_s,
+                 "how long kefu:dedup:<group>:<event_id> remembers an applied event");
+    out[i++] = O("tick_ms", 10, 60000, "1000", tick_ms,
+                 "real clock: how often due timers are fired");
+    out[i++] = O("fire_limit", 1, 100000, "1000", fire_limit, "most timers fired in one Lua step");
+    out[i++] = O("actions_maxlen", 1000, 1000000000, "1000000", actions_maxlen,
+                 "approximate cap on kefu:actions entries");
+    out[i++] = O("ckpt_ms", 10, 600000, "1000", ckpt_ms,
+                 "how often idle partitions' checkpoints catch up with the stream");
+#undef O
+}
+
+/* ---------------------------------------------------------------- partitions */
+
+int kf_worker_partition(const char *key)
+{
+    uint32_t h = 2166136261u;
+    for (const unsigned char *s = (const unsigned char *)key; *s; s++)
+        h = (h ^ *s) * 16777619u;
+    return (int)(h % KF_WORKER_PARTITIONS);
+}
+
+int kf_worker_instance(kf_worker_t *self)
+{
+    return self->instance;
+}
+
+static bool s_owned(const kf_worker_t *w, int p)
+{
+    return p >= 0 && p < KF_WORKER_PARTITIONS && w->mask[p] == '1';
+}
+
+static uint64_t s_min_ckpt(const kf_worker_t *w)
+{
+    uint64_t m = UINT64_MAX;
+    for (int p = 0; p < KF_WORKER_PARTITIONS; p++)
+        if (s_owned(w, p) && w->ckpt[p] < m)
+            m = w->ckpt[p];
+    return m == UINT64_MAX ? 0 : m;
+}
+
+/* ---------------------------------------------------------------- counters */
+
+static void s_count_reason(kf_worker_t *w, const char *reason)
+{
+    w->errors++;
+    for (int i = 0; i < S_MAX_REASONS; i++) {
+        if (!w->reasons[i].name[0])
+            snprintf(w->reasons[i].name, sizeof(w->reasons[i].name), "%s", reason);
+        if (strcmp(w->reasons[i].name, reason) == 0) {
+            w->reasons[i].n++;
+            break;
+        }
+    }
+    if (kf_redis_ready(w->redis))
+        kf_redis_cmd(w->redis, NULL, NULL, "HINCRBY kefu:stats:worker:%s rejected:%s 1",
+                     w->def.group, reason);
+}
+
+/* ---------------------------------------------------------------- calls */
+
+static void s_call_push(kf_call_t *c, const void *v, size_t len)
+{
+    if (c->n == c->ncap) {
+        c->ncap = c->ncap ? c->ncap * 2 : 48;
+        c->off = kf_xrealloc(c->off, c->ncap * sizeof(*c->off));
+        c->len = kf_xrealloc(c->len, c->ncap * sizeof(*c->len));
+    }
+    if (c->used + len + 1 > c->cap) {
+        while (c->used + len + 1 > c->cap)
+            c->cap = c->cap ? c->cap * 2 : 1024;
+        c->arena = kf_xrealloc(c->arena, c->cap);
+    }
+    memcpy(c->arena + c->used, v, len);
+    c->arena[c->used + len] = '\0';
+    c->off[c->n] = c->used;
+    c->len[c->n] = len;
+    c->n++;
+    c->used += len + 1;
+}
+
+static void s_call_pushs(kf_call_t *c, const char *s)
+{
+    s_call_push(c, s ? s : "", s ? strlen(s) : 0);
+}
+
+static kf_call_t *s_call_new(kf_worker_t *w, s_kind_t kind, uint64_t seq, const char *evid,
+                             const char *topic, int64_t now)
+{
+    kf_call_t *c = kf_xcalloc(1, sizeof(*c));
+    c->w = w;
+    c->kind = kind;
+    c->seq = seq;
+    c->part = KF_PART_BROADCAST;
+    char num[32];
+    s_call_pushs(c, kind == S_EV ? "ev" : kind == S_FIRE ? "fire" : "sync");
+    s_call_pushs(c, w->def.group);
+    snprintf(num, sizeof(num), "%llu", (unsigned long long)seq);
+    s_call_pushs(c, num);
+    s_call_pushs(c, evid);
+    s_call_pushs(c, "-2");      /* partition: set at submit */
+    s_call_pushs(c, w->mask);
+    snprintf(num, sizeof(num), "%lld", (long long)now);
+    s_call_pushs(c, num);
+    snprintf(num, sizeof(num), "%lld", w->wc->dedup_ttl_s);
+    s_call_pushs(c, num);
+    s_call_pushs(c, "");        /* lookup key: set at submit */
+    s_call_pushs(c, topic);
+    s_call_pushs(c, w->worker_name);
+    snprintf(num, sizeof(num), "%lld", w->wc->actions_maxlen);
+    s_call_pushs(c, num);
+    snprintf(num, sizeof(num), "%lld", w->wc->fire_limit);
+    s_call_pushs(c, num);
+    s_call_pushs(c, kf_clock_simulated() ? "1" : "0");
+    return c;
+}
+
+static void s_call_free(kf_call_t *c)
+{
+    if (!c)
+        return;
+    free(c->arena);
+    free(c->off);
+    free(c->len);
+    free(c->argv);
+    free(c->lookup);
+    free(c);
+}
+
+void kf_call_partition(kf_call_t *call, int p, const char *lookup_key)
+{
+    call->part = p;
+    free(call->lookup);
+    call->lookup = lookup_key ? kf_xstrdup(lookup_key) : NULL;
+}
+
+void kf_call_argn(kf_call_t *call, const char *name, const void *value, size_t len)
+{
+    s_call_pushs(call, name);
+    s_call_push(call, value ? value : "", value ? len : 0);
+}
+
+void kf_call_arg(kf_call_t *call, const char *name, const char *value)
+{
+    kf_call_argn(call, name, value, value ? strlen(value) : 0);
+}
+
+void kf_call_argi(kf_call_t *call, const char *name, long long value)
+{
+    char num[32];
+    snprintf(num, sizeof(num), "%lld", value);
+    kf_call_arg(call, name, num);
+}
+
+void kf_call_argf(kf_call_t *call, const char *name, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = NULL;
+    if (vasprintf(&s, fmt, ap) < 0)
+        abort();
+    va_end(ap);
+    kf_call_arg(call, name, s);
+    free(s);
+}
+
+void kf_call_reject(kf_call_t *call, const char *reason, const char *fmt, ...)
+{
+    call->rejected = true;
+    snprintf(call->reason, sizeof(call->reason), "%s", reason);
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    kf_log_warn("seq %llu: skipped (%s): %s", (unsigned long long)call->seq, reason, msg);
+}
+
+static void s_on_reply(kf_redis_t *r, redisReply *reply, void *arg);
+
+/* Sends a call; it is freed by its reply. */
+static void s_submit(kf_worker_t *w, kf_call_t *c)
+{
+    char num[16];
+    snprintf(num, sizeof(num), "%d", c->part);
+    /* the header slots 4 (partition) and 8 (lookup key) are rewritten in place: rebuild */
+    kf_call_t *h = c;
+    size_t n = h->n;
+    const char **argv = kf_xmalloc(n * sizeof(*argv));
+    size_t *lens = kf_xmalloc(n * sizeof(*lens));
+    for (size_t i = 0; i < n; i++) {
+        argv[i] = h->arena + h->off[i];
+        lens[i] = h->len[i];
+    }
+    argv[4] = kf_xstrdup(num);
+    lens[4] = strlen(num);
+    argv[8] = c->lookup ? c->lookup : "";
+    lens[8] = strlen(argv[8]);
+    free(c->argv);
+    c->argv = argv;
+    free(c->len);
+    c->len = lens; /* argvlen now; the arena offsets are no longer needed */
+    if (kf_redis_eval(w->redis, w->script, 0, (int)n, argv, lens, s_on_reply, c) != KF_OK) {
+        free((char *)argv[4]);
+        s_call_free(c);
+        w->recovering = true; /* not connected: the state callback reloads */
+        return;
+    }
+    w->inflight++;
+    if (c->kind == S_FIRE)
+        w->barrier = true;
+}
+
+/* buyer.optout: the opted-out channels, partitioned by <shop_id>:<buyer_id>. */
+int kf_worker_optout(kf_worker_t *w, const kf_env_t *env, kf_call_t *call, void *arg)
+{
+    const Kefu__V1__BuyerOptout *o = env->buyer_optout;
+    if (!o || !o->buyer_id || !*o->buyer_id || !env->shop_id || !*env->shop_id) {
+        kf_call_reject(call, "missing_field", "buyer.optout without shop_id or buyer_id");
+        return KF_ERR;
+    }
+    char *key = kf_xasprintf("%s:%s", env->shop_id, o->buyer_id);
+    kf_call_partition(call, kf_worker_partition(key), NULL);
+    free(key);
+    kf_call_arg(call, "shop", env->shop_id);
+    kf_call_arg(call, "buyer", o->buyer_id);
+    for (size_t i = 0; i < o->n_channels; i++) {
+        const char *ch = o->channels[i] == KEFU__V1__CHANNEL__CHANNEL_IM      ? "im"
+                         : o->channels[i] == KEFU__V1__CHANNEL__CHANNEL_SMS   ? "sms"
+                         : o->channels[i] == KEFU__V1__CHANNEL__CHANNEL_PHONE ? "phone"
+                         : o->channels[i] == KEFU__V1__CHANNEL__CHANNEL_ALL   ? "all"
+                                                                              : NULL;
+        if (ch)
+            kf_call_arg(call, ch, "1");
+    }
+    return KF_OK;
+}
+
+/* ---------------------------------------------------------------- replies */
+
+static void s_publish(kf_worker_t *w, const char *topic, const char *json, size_t len)
+{
+    char err[256];
+    kf_env_t *env = kf_json_parse_event(json, len, topic, err, sizeof(err));
+    if (!env) {
+        kf_log_err("action from the script does not map to %s: %s", topic, err);
+        w->errors++;
+        return;
+    }
+    size_t blen;
+    uint8_t *buf = kf_env_pack(env, &blen);
+    const void *parts[2] = {topic, buf};
+    size_t lens[2] = {strlen(topic), blen};
+    if (kf_bus_send(w->pub, parts, lens, 2) != KF_OK)
+        kf_log_warn("live %s not published: %s", topic, zmq_strerror(errno));
+    free(buf);
+    kf_env_free(env);
+}
+
+static const char *s_str(const redisReply *r)
+{
+    return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) ? r->str : "";
+}
+
+static long long s_int(const redisReply *r)
+{
+    if (!r)
+        return 0;
+    if (r->type == REDIS_REPLY_INTEGER)
+        return r->integer;
+    if (r->type == REDIS_REPLY_STRING)
+        return strtoll(r->str, NULL, 10);
+    return 0;
+}
+
+/* {status, partition, nactions, topic, json..., nblocks, reason..., extra} */
+static const char *s_parse_reply(kf_worker_t *w, kf_call_t *c, const redisReply *rep)
+{
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 5)
+        return NULL;
+    const char *status = s_str(rep->element[0]);
+    int p = (int)s_int(rep->element[1]);
+    size_t i = 2, nact = (size_t)s_int(rep->element[i++]);
+    if (i + 2 * nact + 2 > rep->elements)
+        return NULL;
+    for (size_t k = 0; k < nact; k++, i += 2) {
+        const redisReply *t = rep->element[i], *j = rep->element[i + 1];
+        if (t->type == REDIS_REPLY_STRING && j->type == REDIS_REPLY_STRING) {
+            s_publish(w, t->str, j->str, j->len);
+            w->actions++;
+        }
+    }
+    size_t nblk = (size_t)s_int(rep->element[i++]);
+    if (i + nblk + 1 > rep->elements)
+        return NULL;
+    for (size_t k = 0; k < nblk; k++, i++)
+        kf_log_info("seq %llu: contact blocked: %s", (unsigned long long)c->seq,
+                    s_str(rep->element[i]));
+    w->blocks += nblk;
+    long long extra = s_int(rep->element[i]);
+    if (c->kind == S_SYNC)
+        w->timers_pending = extra;
+    bool applied = strcmp(status, "seen") != 0 && strcmp(status, "notmine") != 0 &&
+                   strcmp(status, "unknown") != 0 && strcmp(status, "more") != 0;
+    if (c->kind == S_EV && applied && c->seq > 0) {
+        if (p >= 0 && p < KF_WORKER_PARTITIONS)
+            w->ckpt[p] = c->seq;
+        else if (p == KF_PART_BROADCAST)
+            for (int q = 0; q < KF_WORKER_PARTITIONS; q++)
+                if (s_owned(w, q) && w->ckpt[q] < c->seq)
+                    w->ckpt[q] = c->seq;
+    }
+    if (c->kind == S_FIRE && strcmp(status, "done") == 0 && c->seq > 0)
+        for (int q = 0; q < KF_WORKER_PARTITIONS; q++)
+            if (s_owned(w, q) && w->ckpt[q] < c->seq)
+                w->ckpt[q] = c->seq;
+    if (strcmp(status, "duplicate") == 0)
+        w->duplicates++;
+    else if (c->kind == S_EV && applied)
+        w->applied++;
+    return status;
+}
+
+static void s_maybe_exit(kf_worker_t *w)
+{
+    if (kf_daemon_stopping(w->d) && w->inflight == 0) {
+        kf_log_notice("stopped: applied up to seq %llu", (unsigned long long)w->done);
+        kf_daemon_exit(w->d, 0);
+    }
+}
+
+/* Redis went away mid-stream: everything after `done` is applied again (harmless: the
+ * checkpoints and dedup keys make it exactly once). */
+static void s_recover(kf_worker_t *w)
+{
+    if (w->inflight > 0)
+        return;
+    for (size_t i = 0; i < w->qlen; i++)
+        free(w->q[(w->qhead + i) % w->qcap].data);
+    w->qlen = 0;
+    w->barrier = false;
+    w->recovering = false;
+    w->mode = S_LOADING;
+    w->fetching = false;
+    if (kf_redis_ready(w->redis))
+        s_load(w);
+}
+
+static void s_on_reply(kf_redis_t *r, redisReply *reply, void *arg)
+{
+    kf_call_t *c = arg;
+    kf_worker_t *w = c->w;
+    w->inflight--;
+    free((char *)c->argv[4]);
+    if (!reply) {
+        w->recovering = true;
+    } else if (reply->type == REDIS_REPLY_ERROR) {
+        kf_log_err("seq %llu: the Lua step failed: %s", (unsigned long long)c->seq, reply->str);
+        s_count_reason(w, "script");
+    } else {
+        const char *status = s_parse_reply(w, c, reply);
+        if (!status) {
+            kf_log_err("seq %llu: unexpected reply from the Lua step", (unsigned long long)c->seq);
+            s_count_reason(w, "reply");
+        } else if (c->kind == S_FIRE && strcmp(status, "more") == 0 && !w->recovering) {
+            /* more timers are due: run the same step again before anything else */
+            kf_call_t *again = s_call_new(w, S_FIRE, c->seq, "", "sys.clock",
+                                          strtoll(c->arena + c->off[6], NULL, 10));
+            s_call_free(c);
+            s_submit(w, again);
+            return;
+        } else if (strcmp(status, "unknown") == 0) {
+            s_count_reason(w, "unknown_order");
+        }
+    }
+    if (c->kind == S_FIRE)
+        w->barrier = false;
+    if (c->kind != S_SYNC && c->seq > w->done)
+        w->done = c->seq;
+    if (w->inflight == 0 && !w->barrier && w->handled > w->done)
+        w->done = w->handled;
+    s_call_free(c);
+    if (w->recovering) {
+        s_recover(w);
+        return;
+    }
+    s_maybe_exit(w);
+    s_pump(w);
+}
+
+/* ---------------------------------------------------------------- applying events */
+
+static const kf_worker_route_t *s_route(kf_worker_t *w, const char *topic)
+{
+    for (size_t i = 0; i < w->def.nroutes; i++)
+        if (strcmp(w->def.routes[i].topic, topic) == 0)
+            return &w->def.routes[i];
+    return NULL;
+}
+
+static void s_skip(kf_worker_t *w, uint64_t seq)
+{
+    w->skipped++;
+    if (w->inflight == 0 && !w->barrier)
+        w->done = seq;
+}
+
+static void s_apply_clock(kf_worker_t *w, uint64_t seq, const kf_env_t *env)
+{
+    if (!kf_clock_simulated() || !env->sys_clock || !env->sys_clock->has_now) {
+        s_skip(w, seq); /* the real clock ignores sys.clock */
+        return;
+    }
+    int64_t now = env->sys_clock->now;
+    if (now < w->sim_now)
+        now = w->sim_now; /* the clock never goes back */
+    w->sim_now = now;
+    kf_clock_set(now);
+    if (seq <= s_min_ckpt(w)) {
+        s_skip(w, seq);
+        return;
+    }
+    s_submit(w, s_call_new(w, S_FIRE, seq, "", "sys.clock", now));
+}
+
+/* The runtime's own part of shop.config: the cache and kefu:shops. */
+static int s_shop_config(kf_worker_t *w, const kf_env_t *env, kf_call_t *call)
+{
+    const Kefu__V1__ShopConfig *cfg = env->shop_config;
+    if (!env->shop_id || !*env->shop_id || !cfg) {
+        kf_call_reject(call, "missing_shop", "shop.config without shop_id");
+        return KF_ERR;
+    }
+    size_t len = kefu__v1__shop_config__get_packed_size(cfg);
+    uint8_t *buf = kf_xmalloc(len ? len : 1);
+    kefu__v1__shop_config__pack(cfg, buf);
+    char err[256];
+    if (kf_shops_set(w->shops, env->shop_id, buf, len, err, sizeof(err)) != KF_OK) {
+        free(buf);
+        kf_call_reject(call, "bad_config", "%s", err);
+        return KF_ERR;
+    }
+    kf_call_partition(call, KF_PART_BROADCAST, NULL);
+    kf_call_arg(call, "shop", env->shop_id);
+    kf_call_argn(call, "config", buf, len);
+    free(buf);
+    return KF_OK;
+}
+
+static void s_apply(kf_worker_t *w, uint64_t seq, const uint8_t *data, size_t len)
+{
+    w->handled = seq;
+    w->processed++;
+    kf_reject_t why;
+    char err[256];
+    kf_env_t *env = kf_proto_decode(data, len, NULL, S_EVENT_MAX, &why, err, sizeof(err));
+    if (!env) {
+        kf_log_warn("seq %llu: skipped (%s): %s", (unsigned long long)seq, kf_reject_name(why),
+                    err);
+        s_count_reason(w, kf_reject_name(why));
+        s_skip(w, seq);
+        return;
+    }
+    if (strcmp(env->topic, "sys.clock") == 0) {
+        s_apply_clock(w, seq, env);
+        kf_env_free(env);
+        return;
+    }
+    const kf_worker_route_t *route = s_route(w, env->topic);
+    bool shop = strcmp(env->topic, "shop.config") == 0;
+    if (!route && !shop) {
+        kf_env_free(env);
+        s_skip(w, seq);
+        return;
+    }
+    kf_call_t *c = s_call_new(w, S_EV, seq, env->event_id, env->topic, kf_clock_now());
+    int rc = shop ? s_shop_config(w, env, c) : KF_OK;
+    if (rc == KF_OK && route)
+        rc = route->fn(w, env, c, w->def.arg);
+    kf_env_free(env);
+    if (rc != KF_OK || c->rejected) {
+        s_count_reason(w, c->rejected ? c->reason : "handler");
+        s_call_free(c);
+        s_skip(w, seq);
+        return;
+    }
+    if (c->part >= 0 && (!s_owned(w, c->part) || seq <= w->ckpt[c->part])) {
+        s_call_free(c); /* another instance's partition, or applied before */
+        s_skip(w, seq);
+        return;
+    }
+    s_submit(w, c);
+}
+
+/* ---------------------------------------------------------------- the queue */
+
+static void s_enqueue(kf_worker_t *w, uint64_t seq, const void *data, size_t len)
+{
+    if (w->qlen == w->qcap) {
+        size_t ncap = w->qcap ? w->qcap * 2 : 1024;
+        s_item_t *q = kf_xmalloc(ncap * sizeof(*q));
+        for (size_t i = 0; i < w->qlen; i++)
+            q[i] = w->q[(w->qhead + i) % w->qcap];
+        free(w->q);
+        w->q = q;
+        w->qcap = ncap;
+        w->qhead = 0;
+    }
+    s_item_t *it = &w->q[(w->qhead + w->qlen) % w->qcap];
+    it->seq = seq;
+    it->len = len;
+    it->data = kf_xmalloc(len ? len : 1);
+    memcpy(it->data, data, len);
+    w->qlen++;
+    w->seen = seq;
+}
+
+static size_t s_queue_hwm(const kf_worker_t *w)
+{
+    return (size_t)w->wc->max_inflight * 2 + (size_t)w->wc->catchup_batch;
+}
+
+static void s_pump(kf_worker_t *w)
+{
+    while (w->qlen > 0 && !w->barrier && !w->recovering && !kf_daemon_stopping(w->d) &&
+           w->inflight < (size_t)w->wc->max_inflight) {
+        s_item_t it = w->q[w->qhead];
+        w->qhead = (w->qhead + 1) % w->qcap;
+        w->qlen--;
+        s_apply(w, it.seq, it.data, it.len);
+        free(it.data);
+    }
+    bool full = w->qlen >= s_queue_hwm(w);
+    if (full != w->sub_paused) {
+        w->sub_paused = full;
+        kf_bus_pause(w->sub, full);
+    }
+    if (w->mode == S_FETCH)
+        s_fetch(w);
+}
+
+/* ---------------------------------------------------------------- live and catch-up */
+
+/* The seq of an envelope without decoding it: the last top-level field 6 (the broker
+ * appends it). 0 when absent or malformed. */
+static uint64_t s_peek_seq(const uint8_t *p, size_t len)
+{
+    uint64_t seq = 0;
+    size_t i = 0;
+    while (i < len) {
+        uint64_t key = 0, v = 0;
+        for (int sh = 0; i < len && sh < 64; sh += 7) {
+            key |= (uint64_t)(p[i] & 0x7f) << sh;
+            if (!(p[i++] & 0x80))
+                break;
+        }
+        switch (key & 7) {
+        case 0:
+            for (int sh = 0; i < len && sh < 64; sh += 7) {
+                v |= (uint64_t)(p[i] & 0x7f) << sh;
+                if (!(p[i++] & 0x80))
+                    break;
+            }
+            if (key >> 3 == 6)
+                seq = v;
+            break;
+        case 1: i += 8; break;
+        case 5: i += 4; break;
+        case 2:
+            for (int sh = 0; i < len && sh < 64; sh += 7) {
+                v |= (uint64_t)(p[i] & 0x7f) << sh;
+                if (!(p[i++] & 0x80))
+                    break;
+            }
+            if (v > len - (i < len ? i : len))
+                return 0;
+            i += (size_t)v;
+            break;
+        default: return 0;
+        }
+    }
+    return seq;
+}
+
+static void s_on_live(kf_bus_t *bus, zmq_msg_t *parts, size_t nparts, size_t total, void *arg)
+{
+    kf_worker_t *w = arg;
+    if (nparts != 2 || total != 2)
+        return;
+    const uint8_t *data = zmq_msg_data(&parts[1]);
+    size_t len = zmq_msg_size(&parts[1]);
+    uint64_t seq = s_peek_seq(data, len);
+    if (seq == 0)
+        return; /* not journaled (actions, heartbeats) */
+    if (seq > w->live_max)
+        w->live_max = seq;
+    if (w->mode != S_LIVE || seq <= w->seen)
+        return; /* catching up: the journal has it */
+    if (seq == w->seen + 1) {
+        s_enqueue(w, seq, data, len);
+        return;
+    }
+    kf_log_info("seq gap: have %llu, got %llu: reading the journal",
+                (unsigned long long)w->seen, (unsigned long long)seq);
+    w->mode = S_FETCH;
+}
+
+static void s_on_live_pass(kf_bus_t *bus, void *arg)
+{
+    s_pump(arg);
+}
+
+static void s_on_xrange(kf_redis_t *r, redisReply *reply, void *arg)
+{
+    kf_worker_t *w = arg;
+    w->fetching = false;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+        if (reply && reply->type == REDIS_REPLY_ERROR)
+            kf_log_err("journal read failed: %s", reply->str);
+        w->recovering = true;
+        s_recover(w);
+        return;
+    }
+    if (w->mode != S_FETCH)
+        return;
+    for (size_t i = 0; i < reply->elements; i++) {
+        const redisReply *e = reply->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+            e->element[0]->type != REDIS_REPLY_STRING ||
+            e->element[1]->type != REDIS_REPLY_ARRAY)
+            continue;
+        uint64_t seq = strtoull(e->element[0]->str, NULL, 10);
+        if (seq <= w->seen)
+            continue;
+        const redisReply *f = e->element[1], *ev = NULL;
+        for (size_t k = 0; k + 1 < f->elements; k += 2)
+            if (f->element[k]->type == REDIS_REPLY_STRING && strcmp(f->element[k]->str, "e") == 0)
+                ev = f->element[k + 1];
+        if (seq > w->seen + 1) {
+            kf_log_err("journal entries %llu..%llu are gone (trimmed): not applied",
+                       (unsigned long long)w->seen + 1, (unsigned long long)seq - 1);
+            w->lost += seq - w->seen - 1;
+        }
+        if (ev && ev->type == REDIS_REPLY_STRING)
+            s_enqueue(w, seq, ev->str, ev->len);
+        else
+            w->seen = seq;
+    }
+    if (reply->elements < (size_t)w->wc->catchup_batch) {
+        if (w->seen < w->live_max) {
+            if (reply->elements == 0) {
+                kf_log_err("journal entries %llu..%llu are gone: not applied",
+                           (unsigned long long)w->seen + 1, (unsigned long long)w->live_max);
+                w->lost += w->live_max - w->seen;
+                w->seen = w->live_max;
+            }
+        } else {
+            if (!w->ready_sent) {
+                w->ready_sent = true;
+                kf_daemon_ready(w->d, "live");
+            }
+            kf_log_info("live from seq %llu", (unsigned long long)w->seen + 1);
+            w->mode = S_LIVE;
+        }
+    }
+    s_pump(w);
+}
+
+static void s_fetch(kf_worker_t *w)
+{
+    if (w->fetching || w->mode != S_FETCH || w->recovering || !kf_redis_ready(w->redis) ||
+        w->qlen >= s_queue_hwm(w) / 2)
+        return;
+    char start[32], count[32];
+    snprintf(start, sizeof(start), "%llu-0", (unsigned long long)w->seen + 1);
+    snprintf(count, sizeof(count), "%lld", w->wc->catchup_batch);
+    const char *argv[] = {"XRANGE", "kefu:journal", start, "+", "COUNT", count};
+    if (kf_redis_cmdv(w->redis, s_on_xrange, w, 6, argv, NULL) == KF_OK)
+        w->fetching = true;
+}
+
+/* ---------------------------------------------------------------- loading */
+
+static void s_loaded(kf_worker_t *w)
+{
+    if (--w->loading > 0)
+        return;
+    if (w->recovering) {
+        s_recover(w);
+        return;
+    }
+    uint64_t from = s_min_ckpt(w);
+    w->seen = w->handled = w->done = w->synced = from;
+    w->mode = S_FETCH;
+    kf_log_notice("partitions %d of %d (%s...): catching up from seq %llu, %zu shop config(s)",
+                  w->instance, w->ninstances, w->mask, (unsigned long long)from + 1,
+                  kf_shops_count(w->shops));
+    s_fetch(w);
+}
+
+static void s_on_ckpts(kf_redis_t *r, redisReply *reply, void *arg)
+{
+    kf_worker_t *w = arg;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+        w->recovering = true;
+        s_loaded(w);
+        return;
+    }
+    for (size_t i = 0, k = 0; k < KF_WORKER_PARTITIONS; k++)
+        if (s_owned(w, (int)k) && i < reply->elements)
+            w->ckpt[k] = (uint64_t)s_int(reply->element[i++]);
+    s_loaded(w);
+}
+
+static void s_on_shops(kf_redis_t *r, redisReply *reply, void *arg)
+{
+    kf_worker_t *w = arg;
+    if (!reply)
+        w->recovering = true;
+    if (reply && reply->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i + 1 < reply->elements; i += 2) {
+            const redisReply *k = reply->element[i], *v = reply->element[i + 1];
+            char err[256];
+            if (k->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING &&
+                kf_shops_set(w->shops, k->str, (const uint8_t *)v->str, v->len, err,
+                             sizeof(err)) != KF_OK)
+                kf_log_warn("kefu:shops: %s", err);
+        }
+    }
+    s_loaded(w);
+}
+
+static void s_load(kf_worker_t *w)
+{
+    w->mode = S_LOADING;
+    w->loading = 2;
+    const char *argv[KF_WORKER_PARTITIONS + 1];
+    char keys[KF_WORKER_PARTITIONS][96];
+    int n = 0;
+    argv[n++] = "MGET";
+    for (int p = 0; p < KF_WORKER_PARTITIONS; p++) {
+        if (!s_owned(w, p))
+            continue;
+        snprintf(keys[p], sizeof(keys[p]), "kefu:ckpt:%s:%d", w->def.group, p);
+        argv[n++] = keys[p];
+    }
+    if (kf_redis_cmdv(w->redis, s_on_ckpts, w, n, argv, NULL) != KF_OK) {
+        w->loading = 0;
+        w->recovering = true; /* not connected: the state callback starts again */
+        return;
+    }
+    if (kf_redis_cmd(w->redis, s_on_shops, w, "HGETALL kefu:shops") != KF_OK) {
+        w->recovering = true;
+        s_loaded(w);
+    }
+}
+
+static void s_on_redis(kf_redis_t *r, bool up, void *arg)
+{
+    kf_worker_t *w = arg;
+    if (up) {
+        kf_log_notice("redis is up");
+        if ((w->mode == S_LOADING || w->recovering) && w->loading == 0 && w->inflight == 0 &&
+            !w->fetching)
+            s_recover(w);
+    } else {
+        kf_log_warn("redis is down: waiting for it");
+        w->recovering = true;
+    }
+}
+
+/* ---------------------------------------------------------------- timers */
+
+static void s_on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    kf_worker_t *w = arg;
+    if (kf_clock_simulated() || w->mode != S_LIVE || w->barrier || w->recovering ||
+        kf_daemon_stopping(w->d) || !kf_redis_ready(w->redis))
+        return;
+    s_submit(w, s_call_new(w, S_FIRE, 0, "", "", kf_clock_now()));
+}
+
+static void s_on_sync(evutil_socket_t fd, short what, void *arg)
+{
+    kf_worker_t *w = arg;
+    if (w->mode == S_LOADING || w->barrier || w->recovering || kf_daemon_stopping(w->d) ||
+        !kf_redis_ready(w->redis))
+        return;
+    uint64_t seq = w->done > w->synced ? w->done : 0;
+    kf_call_t *c = s_call_new(w, S_SYNC, seq, "", "", kf_clock_now());
+    s_submit(w, c);
+    if (seq) {
+        w->synced = seq;
+        for (int q = 0; q < KF_WORKER_PARTITIONS; q++)
+            if (s_owned(w, q) && w->ckpt[q] < seq)
+                w->ckpt[q] = seq;
+    }
+}
+
+static void s_beat(kf_daemon_t *d, kf_beat_t *b, void *arg)
+{
+    kf_worker_t *w = arg;
+    b->processed = w->processed;
+    b->errors = w->errors;
+    b->applied_seq = w->done;
+    uint64_t head = w->live_max > w->seen ? w->live_max : w->seen;
+    b->lag = head > w->done ? (int64_t)(head - w->done) : 0;
+    b->timers_pending = w->timers_pending;
+}
+
+static void s_on_stop(kf_daemon_t *d, void *arg)
+{
+    kf_worker_t *w = arg;
+    kf_bus_pause(w->sub, true);
+    kf_log_notice("stopping: %zu step(s) in flight", w->inflight);
+    s_maybe_exit(w);
+}
+
+/* ---------------------------------------------------------------- setup */
+
+kf_worker_t *kf_worker_new(kf_daemon_t *d, const kf_conf_t *conf, const kf_worker_conf_t *wc,
+                           const kf_worker_def_t *def, char *err, size_t errlen)
+{
+    kf_worker_t *w = kf_xcalloc(1, sizeof(*w));
+    w->d = d;
+    w->conf = conf;
+    w->wc = wc;
+    w->def = *def;
+    w->base = kf_daemon_base(d);
+    w->shops = kf_shops_new();
+    snprintf(w->worker_name, sizeof(w->worker_name), "%s", kf_daemon_name(d));
+    w->ninstances = (int)wc->instances;
+    long long inst = 0;
+    const char *is = kf_daemon_instance(d);
+    if (is && *is && kf_parse_ll(is, 0, w->ninstances - 1, &inst) != KF_OK) {
+        kf_err(err, errlen, "instance '%s' is not in 0..%d ([%s] instances = %d)", is,
+               w->ninstances - 1, def->group, w->ninstances);
+        goto fail;
+    }
+    w->instance = (int)inst;
+    for (int p = 0; p < KF_WORKER_PARTITIONS; p++)
+        w->mask[p] = p % w->ninstances == w->instance ? '1' : '0';
+
+    char *password = NULL;
+    if (conf->redis_password_file && *conf->redis_password_file &&
+        !(password = kf_cfg_read_secret(conf->redis_password_file, err, errlen)))
+        goto fail;
+    w->redis = kf_redis_new(w->base, conf->redis_url, password, err, errlen);
+    free(password);
+    if (!w->redis)
+        goto fail;
+    kf_redis_set_connect_timeout(w->redis, conf->redis_timeout_ms);
+    w->lua = kf_xasprintf("%s\n%s\n%s\n%s\n", kf_lua_kf_worker, kf_lua_kf_sched, kf_lua_kf_policy,
+                          def->lua);
+    w->script = kf_redis_script(w->redis, def->group, w->lua);
+
+    void *zctx = kf_daemon_zctx(d);
+    int hwm = (int)conf->bus_hwm;
+    if (!(w->pub = kf_bus_new(w->base, zctx, ZMQ_PUB, hwm, err, errlen)) ||
+        kf_bus_connect(w->pub, conf->bus_publish, err, errlen) != KF_OK ||
+        !(w->sub = kf_bus_new(w->base, zctx, ZMQ_SUB, hwm, err, errlen)))
+        goto fail;
+    for (size_t i = 0; kf_proto_topics[i]; i++)
+        if (!kf_proto_topic_is_out(kf_proto_topics[i]))
+            zmq_setsockopt(kf_bus_socket(w->sub), ZMQ_SUBSCRIBE, kf_proto_topics[i],
+                           strlen(kf_proto_topics[i]));
+    if (kf_bus_connect(w->sub, conf->bus_subscribe, err, errlen) != KF_OK)
+        goto fail;
+    kf_bus_on_recv(w->sub, s_on_live, s_on_live_pass, w);
+
+    w->tick_ev = event_new(w->base, -1, EV_PERSIST, s_on_tick, w);
+    w->sync_ev = event_new(w->base, -1, EV_PERSIST, s_on_sync, w);
+    struct timeval tick = {(time_t)(wc->tick_ms / 1000), (suseconds_t)(wc->tick_ms % 1000) * 1000};
+    struct timeval sync = {(time_t)(wc->ckpt_ms / 1000), (suseconds_t)(wc->ckpt_ms % 1000) * 1000};
+    event_add(w->tick_ev, &tick);
+    event_add(w->sync_ev, &sync);
+
+    kf_daemon_on_stop(d, s_on_stop, w);
+    kf_daemon_heartbeat(d, s_beat, w);
+    w->mode = S_LOADING;
+    kf_redis_on_state(w->redis, s_on_redis, w);
+    return w;
+fail:
+    kf_worker_destroy(&w);
+    return NULL;
+}
+
+void kf_worker_destroy(kf_worker_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    kf_worker_t *w = *self_p;
+    if (w->tick_ev)
+        event_free(w->tick_ev);
+    if (w->sync_ev)
+        event_free(w->sync_ev);
+    kf_bus_destroy(&w->sub);
+    kf_bus_destroy(&w->pub);
+    kf_redis_destroy(&w->redis);
+    for (size_t i = 0; i < w->qlen; i++)
+        free(w->q[(w->qhead + i) % w->qcap].data);
+    free(w->q);
+    free(w->lua);
+    kf_shops_destroy(&w->shops);
+    free(w);
+    *self_p = NULL;
+}
+
+const kf_shop_t *kf_worker_shop(kf_worker_t *self, const char *shop_id)
+{
+    return kf_shops_get(self->shops, shop_id);
+}

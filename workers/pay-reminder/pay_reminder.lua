@@ -1,0 +1,99 @@
+-- pay_reminder.lua: kefu-pay-reminder's state in Redis (follows the kf_worker library).
+--
+-- kefu:order:{shop}:<order_id>  HASH: facts (buyer, total, created, day, deadline) and this
+--   group's state: 'pay-reminder' = partition, pr_st open|paid|closed, pr_n reminders sent,
+--   pr_t timers planned, pr_u = 1 once counted unpaid. 40 days.
+-- kefu:buyer:{shop}:<buyer_id>  HASH paid = paid orders seen (repeat buyers). 400 days.
+-- kefu:stats:pay:{shop}:<yyyymmdd> HASH: the day's results (README). 400 days.
+-- Timers: <shop>:<order_id>:<n>, payload = the step planned by pay_reminder.c.
+
+local H = {}
+local ORDER_TTL = 40 * 86400
+local BUYER_TTL = 400 * 86400
+local STATS_TTL = 400 * 86400
+
+-- A: okey, bkey, skey, tid, shop, buyer, total, created, day, deadline, plan, plan_repeat
+H['order.created'] = function(p, A)
+  local ok = A.okey
+  if call('HEXISTS', ok, G) == 1 then return 'exists' end
+  local paid = tonumber(call('HGET', A.bkey, 'paid') or '0')
+  local src = A.plan
+  if paid >= 2 and A.plan_repeat then src = A.plan_repeat end
+  local plan = cjson.decode(src)
+  call('HSET', ok, G, p, 'buyer', A.buyer, 'total', A.total, 'created', A.created,
+       'day', A.day, 'deadline', A.deadline, 'pr_st', 'open', 'pr_n', 0, 'pr_t', #plan)
+  call('EXPIRE', ok, ORDER_TTL)
+  for i, t in ipairs(plan) do S.add(p, A.tid .. ':' .. i, t.due, t) end
+  K.count(A.skey, 'orders', 1, STATS_TTL)
+  return 'applied'
+end
+
+-- order.paid / order.closed: cancel what is pending, count the result.
+-- A: okey, tid, shop, amount ('' when absent)
+local function finish(p, A, st)
+  local ok = A.okey
+  local o = call('HMGET', ok, 'pr_st', 'buyer', 'total', 'day', 'pr_n', 'pr_t')
+  if not o[1] then return 'unknown' end
+  if o[1] ~= 'open' then return 'ignored' end
+  call('HSET', ok, 'pr_st', st)
+  for i = 1, tonumber(o[6] or '0') do S.cancel(p, A.tid .. ':' .. i) end
+  local skey = 'kefu:stats:pay:{' .. A.shop .. '}:' .. o[4]
+  if st == 'paid' then
+    K.count('kefu:buyer:{' .. A.shop .. '}:' .. o[2], 'paid', 1, BUYER_TTL)
+    K.count(skey, 'paid', 1, STATS_TTL)
+    if tonumber(o[5] or '0') > 0 then
+      K.count(skey, 'paid_after_reminder', 1)
+      local amount = tonumber(A.amount) or tonumber(o[3]) or 0
+      K.count(skey, 'recovered_fen', amount)
+    end
+  else
+    K.count(skey, 'closed', 1, STATS_TTL)
+  end
+  return 'applied'
+end
+
+H['order.paid'] = function(p, A) return finish(p, A, 'paid') end
+H['order.closed'] = function(p, A) return finish(p, A, 'closed') end
+H['buyer.optout'] = P.optout
+
+-- A reminder comes due. t: n, ch, okey, skey, shop, buyer, order, off, caps, wins, limit,
+-- deadline, drop (a block reason when it could not be placed), a (the action).
+local function fire(p, id, due, t)
+  local now = SIM and due or NOW
+  local ok = t.okey
+  local o = call('HMGET', ok, 'pr_st', 'pr_n', 'pr_u')
+  if o[1] ~= 'open' then return end
+  local c = {shop = t.shop, buyer = t.buyer, order = t.order, reason = 'payment_reminder',
+             channel = t.ch, class = 'marketing', offset = t.off, caps = t.caps}
+  if not o[3] then
+    call('HSET', ok, 'pr_u', 1)
+    K.count(t.skey, 'unpaid', 1)
+  end
+  local function block(why)
+    P.block(c, why, now)
+    K.count(t.skey, 'blocked:' .. why, 1)
+  end
+  if t.drop then return block(t.drop) end
+  if now > t.deadline then return block('deadline') end
+  local sent = tonumber(o[2] or '0')
+  if sent >= 2 then return block('max_reminders') end
+  local at = P.next_allowed(now, t.off, t.wins)
+  if at ~= now then -- fired late (the worker was down): hold again, or give up
+    if at < 0 or at > t.limit then return block('deadline') end
+    S.add(p, id, at, t)
+    return
+  end
+  local why = P.check(c, now)
+  if why then return block(why) end
+  P.record(c, now)
+  call('HINCRBY', ok, 'pr_n', 1)
+  K.count(t.skey, 'reminders', 1)
+  K.count(t.skey, 'reminders_' .. t.ch, 1)
+  if sent == 0 then K.count(t.skey, 'reminded', 1) end
+  local a = t.a
+  a.occurred_at = now
+  a.not_before = due
+  K.emit('action.contact', a)
+end
+
+return K.run(H, fire)
