@@ -383,3 +383,44 @@ uint8_t *kf_env_pack(const kf_env_t *env, size_t *len)
     *len = kefu__v1__envelope__pack(env, buf);
     return buf;
 }
+
+/* Walks the top-level fields only: no allocation, no decoding of the payload. */
+uint64_t kf_proto_peek_seq(const void *data, size_t len)
+{
+    const uint8_t *p = data;
+    uint64_t seq = 0;
+    size_t i = 0;
+    while (i < len) {
+        uint64_t key = 0, v = 0;
+        for (int sh = 0; i < len && sh < 64; sh += 7) {
+            key |= (uint64_t)(p[i] & 0x7f) << sh;
+            if (!(p[i++] & 0x80))
+                break;
+        }
+        switch (key & 7) {
+        case 0:
+            for (int sh = 0; i < len && sh < 64; sh += 7) {
+                v |= (uint64_t)(p[i] & 0x7f) << sh;
+                if (!(p[i++] & 0x80))
+                    break;
+            }
+            if (key >> 3 == 6)
+                seq = v;
+            break;
+        case 1: i += 8; break;
+        case 5: i += 4; break;
+        case 2:
+            for (int sh = 0; i < len && sh < 64; sh += 7) {
+                v |= (uint64_t)(p[i] & 0x7f) << sh;
+                if (!(p[i++] & 0x80))
+                    break;
+            }
+            if (v > len - (i < len ? i : len))
+                return 0;
+            i += (size_t)v;
+            break;
+        default: return 0;
+        }
+    }
+    return seq;
+}

@@ -46,6 +46,9 @@ kf_env_t *kf_proto_decode(const void *data, size_t len, const char *frame_topic,
 kf_reject_t kf_proto_validate(const kf_env_t *env, const char *frame_topic, char *err,
                               size_t errlen);
 void kf_env_free(kf_env_t *env);
+/* The seq of an encoded envelope without decoding it: the last top-level field 6 (the broker
+ * appends it to the bytes it journals). 0 when absent or when the bytes are malformed. */
+uint64_t kf_proto_peek_seq(const void *data, size_t len);
 /* Packs into a malloc'd buffer; *len gets the size. */
 uint8_t *kf_env_pack(const kf_env_t *env, size_t *len);
 

@@ -650,47 +650,6 @@ static void s_pump(kf_worker_t *w)
 
 /* ---------------------------------------------------------------- live and catch-up */
 
-/* The seq of an envelope without decoding it: the last top-level field 6 (the broker
- * appends it). 0 when absent or malformed. */
-static uint64_t s_peek_seq(const uint8_t *p, size_t len)
-{
-    uint64_t seq = 0;
-    size_t i = 0;
-    while (i < len) {
-        uint64_t key = 0, v = 0;
-        for (int sh = 0; i < len && sh < 64; sh += 7) {
-            key |= (uint64_t)(p[i] & 0x7f) << sh;
-            if (!(p[i++] & 0x80))
-                break;
-        }
-        switch (key & 7) {
-        case 0:
-            for (int sh = 0; i < len && sh < 64; sh += 7) {
-                v |= (uint64_t)(p[i] & 0x7f) << sh;
-                if (!(p[i++] & 0x80))
-                    break;
-            }
-            if (key >> 3 == 6)
-                seq = v;
-            break;
-        case 1: i += 8; break;
-        case 5: i += 4; break;
-        case 2:
-            for (int sh = 0; i < len && sh < 64; sh += 7) {
-                v |= (uint64_t)(p[i] & 0x7f) << sh;
-                if (!(p[i++] & 0x80))
-                    break;
-            }
-            if (v > len - (i < len ? i : len))
-                return 0;
-            i += (size_t)v;
-            break;
-        default: return 0;
-        }
-    }
-    return seq;
-}
-
 static void s_on_live(kf_bus_t *bus, zmq_msg_t *parts, size_t nparts, size_t total, void *arg)
 {
     kf_worker_t *w = arg;
@@ -698,7 +657,7 @@ static void s_on_live(kf_bus_t *bus, zmq_msg_t *parts, size_t nparts, size_t tot
         return;
     const uint8_t *data = zmq_msg_data(&parts[1]);
     size_t len = zmq_msg_size(&parts[1]);
-    uint64_t seq = s_peek_seq(data, len);
+    uint64_t seq = kf_proto_peek_seq(data, len);
     if (seq == 0)
         return; /* not journaled (actions, heartbeats) */
     if (seq > w->live_max)

@@ -1,7 +1,7 @@
 /* libFuzzer target: untrusted bus frames -> kf_proto_decode -> kf_json_dump_event.
  * Input layout: [n = length of the topic frame][n bytes of topic][the Envelope bytes];
  * n = 0 stands for no topic frame (HTTP ingest). An accepted envelope must print as valid
- * JSON. */
+ * JSON, and kf_proto_peek_seq (what workers read live frames with) must agree with it. */
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -28,12 +28,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     topic[n] = '\0';
     kf_reject_t why = KF_REJ_NONE;
     char err[256];
+    uint64_t peeked = kf_proto_peek_seq(data + 1 + n, size - 1 - n);
     kf_env_t *env = kf_proto_decode(data + 1 + n, size - 1 - n, n ? topic : NULL, 65536, &why,
                                     err, sizeof(err));
     if (!env) {
         s_check(why != KF_REJ_NONE);
         return 0;
     }
+    s_check(peeked == env->seq);
     char *text = kf_json_dump_event(env);
     s_check(kf_utf8_valid(text, strlen(text)));
     json_t *j = json_loads(text, 0, NULL);
