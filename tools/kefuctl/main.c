@@ -10,11 +10,13 @@
 
 #define KEFUCTL_DEFAULT_CONF "/etc/kefu/kefu.conf"
 
-/* Every verb, in the order `kefuctl help` lists them. report, tasks, sim, replay: later. */
+/* Every verb, in the order `kefuctl help` lists them. tasks, replay: later. */
 static const kefuctl_verb_t *const s_verbs[] = {
     &kefuctl_verb_pub,
     &kefuctl_verb_tail,
     &kefuctl_verb_stat,
+    &kefuctl_verb_sim,
+    &kefuctl_verb_report,
     NULL,
 };
 
