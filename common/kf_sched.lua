@@ -10,13 +10,17 @@ local TIMER_TTL = 30 * 86400
 local function tkey(p) return 'kefu:timers:' .. G .. ':' .. p end
 local function pkey(id) return 'kefu:timer:' .. G .. ':' .. id end
 
--- Adds (or moves) timer id in partition p, due at due ms, with payload t (a table).
+-- Adds (or moves) timer id in partition p, due at due ms, with payload t: a table, or its
+-- JSON text as the worker's C side made it (stored as it is).
 function S.add(p, id, due, t)
-  t.due = due
+  if type(t) == 'table' then
+    t.due = due
+    t = cjson.encode(t)
+  end
   local ttl = TIMER_TTL
   if due > NOW then ttl = ttl + floor((due - NOW) / 1000) end
   call('ZADD', tkey(p), fmt_int(due), id)
-  call('SET', pkey(id), cjson.encode(t), 'EX', ttl)
+  call('SET', pkey(id), t, 'EX', ttl)
 end
 
 function S.cancel(p, id)

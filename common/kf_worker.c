@@ -731,6 +731,10 @@ static void s_on_xrange(kf_redis_t *r, redisReply *reply, void *arg)
             w->mode = S_LIVE;
         }
     }
+    /* Ask for the next batch before this one's steps: on one connection the XRANGE would
+     * otherwise queue behind them, and the worker would idle while Redis works and then
+     * Redis while the worker plans. */
+    s_fetch(w);
     s_pump(w);
 }
 

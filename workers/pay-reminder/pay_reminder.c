@@ -1,6 +1,5 @@
 /* kefu-pay-reminder: the rules of DOMAIN §1 (see README.md). C plans each order's reminders
  * (times, channels, techniques, texts); pay_reminder.lua keeps the state and fires them. */
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,7 +149,68 @@ static char *s_render(const kf_shop_t *shop, const pr_order_t *o, const char *ch
 
 /* ---------------------------------------------------------------- the timer payloads */
 
-static json_t *s_step_json(const kf_shop_t *shop, const pr_order_t *o, const pr_step_t *st)
+/* A small JSON writer: the payloads are written once per order, so no DOM. */
+typedef struct {
+    char *buf;
+    size_t len, cap;
+} s_sb_t;
+
+static void s_sb_raw(s_sb_t *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        while (b->len + n + 1 > b->cap)
+            b->cap = b->cap ? b->cap * 2 : 1024;
+        b->buf = kf_xrealloc(b->buf, b->cap);
+    }
+    memcpy(b->buf + b->len, s, n);
+    b->len += n;
+    b->buf[b->len] = '\0';
+}
+
+/* A JSON string (UTF-8 passes through; quotes, backslashes and controls are escaped). */
+static void s_sb_str(s_sb_t *b, const char *s)
+{
+    s_sb_raw(b, "\"", 1);
+    const char *run = s;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        s_sb_raw(b, run, (size_t)(s - run));
+        char esc[8];
+        if (c == '"' || c == '\\')
+            snprintf(esc, sizeof(esc), "\\%c", c);
+        else
+            snprintf(esc, sizeof(esc), "\\u%04x", c);
+        s_sb_raw(b, esc, strlen(esc));
+        run = s + 1;
+    }
+    s_sb_raw(b, run, (size_t)(s - run));
+    s_sb_raw(b, "\"", 1);
+}
+
+static void s_sb_key(s_sb_t *b, const char *key)
+{
+    s_sb_raw(b, b->len && b->buf[b->len - 1] != '{' ? ",\"" : "\"", b->len && b->buf[b->len - 1] != '{' ? 2 : 1);
+    s_sb_raw(b, key, strlen(key));
+    s_sb_raw(b, "\":", 2);
+}
+
+static void s_sb_kstr(s_sb_t *b, const char *key, const char *val)
+{
+    s_sb_key(b, key);
+    s_sb_str(b, val);
+}
+
+static void s_sb_kint(s_sb_t *b, const char *key, long long v)
+{
+    char num[32];
+    s_sb_key(b, key);
+    s_sb_raw(b, num, (size_t)snprintf(num, sizeof(num), "%lld", v));
+}
+
+/* The timer payload of one step (pay_reminder.lua's fire() reads it); malloc'd. */
+static char *s_step_json(const kf_shop_t *shop, const pr_order_t *o, const pr_step_t *st)
 {
     char wins[128], id[512], tmpl[64], err[256];
     kf_shop_allowed_str(shop, st->channel, wins, sizeof(wins));
@@ -160,35 +220,79 @@ static json_t *s_step_json(const kf_shop_t *shop, const pr_order_t *o, const pr_
     char *text = s_render(shop, o, st->channel, st->technique, err, sizeof(err));
     if (!text && !drop)
         drop = "template";
-    json_t *a = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s}", "action_id", id,
-                          "shop_id", o->shop_id, "buyer_id", o->buyer_id, "order_id", o->order_id,
-                          "channel", st->channel, "reason", "payment_reminder", "template", tmpl,
-                          "text", text ? text : "", "deadline_at", (json_int_t)o->deadline,
-                          "contact_class", "marketing");
-    free(text);
-    json_t *t = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:{s:i, s:i, s:i, s:i}, s:s, "
-                          "s:I, s:I, s:I, s:o}",
-                          "n", st->n, "ch", st->channel, "okey", o->okey, "skey", o->skey, "shop",
-                          o->shop_id, "buyer", o->buyer_id, "order", o->order_id, "off",
-                          shop->offset, "caps", "daily", shop->cap_daily, "sms_daily",
-                          shop->cap_sms_daily, "sms_weekly", shop->cap_sms_weekly, "phone_daily",
-                          shop->cap_phone_daily, "wins", wins, "limit", (json_int_t)st->limit,
-                          "deadline", (json_int_t)o->deadline, "due", (json_int_t)st->due, "a", a);
+    s_sb_t b = {0};
+    s_sb_raw(&b, "{", 1);
+    s_sb_kint(&b, "n", st->n);
+    s_sb_kstr(&b, "ch", st->channel);
+    s_sb_kstr(&b, "okey", o->okey);
+    s_sb_kstr(&b, "skey", o->skey);
+    s_sb_kstr(&b, "shop", o->shop_id);
+    s_sb_kstr(&b, "buyer", o->buyer_id);
+    s_sb_kstr(&b, "order", o->order_id);
+    s_sb_kint(&b, "off", shop->offset);
+    s_sb_key(&b, "caps");
+    s_sb_raw(&b, "{", 1);
+    s_sb_kint(&b, "daily", shop->cap_daily);
+    s_sb_kint(&b, "sms_daily", shop->cap_sms_daily);
+    s_sb_kint(&b, "sms_weekly", shop->cap_sms_weekly);
+    s_sb_kint(&b, "phone_daily", shop->cap_phone_daily);
+    s_sb_raw(&b, "}", 1);
+    s_sb_kstr(&b, "wins", wins);
+    s_sb_kint(&b, "limit", st->limit);
+    s_sb_kint(&b, "deadline", o->deadline);
     if (drop)
-        json_object_set_new(t, "drop", json_string(drop));
-    return t;
+        s_sb_kstr(&b, "drop", drop);
+    s_sb_key(&b, "a");
+    s_sb_raw(&b, "{", 1);
+    s_sb_kstr(&b, "action_id", id);
+    s_sb_kstr(&b, "shop_id", o->shop_id);
+    s_sb_kstr(&b, "buyer_id", o->buyer_id);
+    s_sb_kstr(&b, "order_id", o->order_id);
+    s_sb_kstr(&b, "channel", st->channel);
+    s_sb_kstr(&b, "reason", "payment_reminder");
+    s_sb_kstr(&b, "template", tmpl);
+    s_sb_kstr(&b, "text", text ? text : "");
+    s_sb_kint(&b, "deadline_at", o->deadline);
+    s_sb_kstr(&b, "contact_class", "marketing");
+    s_sb_raw(&b, "}}", 2);
+    free(text);
+    return b.buf;
+}
+
+/* Adds the plan to a call: <pre>steps, <pre>d<i>, <pre>s<i>. */
+static void s_plan_args(kf_call_t *call, const char *pre, const kf_shop_t *shop,
+                        const pr_order_t *o, bool repeat)
+{
+    pr_plan_t plan;
+    pr_plan(shop, o, repeat, &plan);
+    char name[16];
+    snprintf(name, sizeof(name), "%ssteps", pre);
+    kf_call_argi(call, name, plan.n);
+    for (int i = 0; i < plan.n; i++) {
+        snprintf(name, sizeof(name), "%sd%d", pre, i + 1);
+        kf_call_argi(call, name, plan.step[i].due);
+        char *json = s_step_json(shop, o, &plan.step[i]);
+        snprintf(name, sizeof(name), "%ss%d", pre, i + 1);
+        kf_call_arg(call, name, json);
+        free(json);
+    }
 }
 
 char *pr_plan_json(const kf_shop_t *shop, const pr_order_t *o, bool repeat)
 {
     pr_plan_t plan;
     pr_plan(shop, o, repeat, &plan);
-    json_t *arr = json_array();
-    for (int i = 0; i < plan.n; i++)
-        json_array_append_new(arr, s_step_json(shop, o, &plan.step[i]));
-    char *s = json_dumps(arr, JSON_COMPACT);
-    json_decref(arr);
-    return s;
+    s_sb_t b = {0};
+    s_sb_raw(&b, "[", 1);
+    for (int i = 0; i < plan.n; i++) {
+        char *json = s_step_json(shop, o, &plan.step[i]);
+        if (i)
+            s_sb_raw(&b, ",", 1);
+        s_sb_raw(&b, json, strlen(json));
+        free(json);
+    }
+    s_sb_raw(&b, "]", 1);
+    return b.buf;
 }
 
 /* ---------------------------------------------------------------- handlers */
@@ -245,14 +349,9 @@ int pr_on_created(kf_worker_t *w, const kf_env_t *env, kf_call_t *call, void *ar
     kf_call_argi(call, "created", o.created);
     kf_call_argi(call, "deadline", o.deadline);
     kf_call_argi(call, "day", kf_local_yyyymmdd(o.created, shop->offset));
-    char *plan = pr_plan_json(shop, &o, false);
-    kf_call_arg(call, "plan", plan);
-    free(plan);
-    if (!o.flash) { /* flash sales keep their 10/20-minute plan for every buyer */
-        plan = pr_plan_json(shop, &o, true);
-        kf_call_arg(call, "plan_repeat", plan);
-        free(plan);
-    }
+    s_plan_args(call, "", shop, &o, false);
+    if (!o.flash) /* flash sales keep their 10/20-minute plan for every buyer */
+        s_plan_args(call, "r", shop, &o, true);
     return KF_OK;
 }
 

@@ -12,18 +12,21 @@ local ORDER_TTL = 40 * 86400
 local BUYER_TTL = 400 * 86400
 local STATS_TTL = 400 * 86400
 
--- A: okey, bkey, skey, tid, shop, buyer, total, created, day, deadline, plan, plan_repeat
+-- A: okey, bkey, skey, tid, shop, buyer, total, created, day, deadline, and the plan:
+-- steps = n, d<i> = due ms, s<i> = the timer payload (JSON) of step i; for a repeat buyer
+-- the same as rsteps, rd<i>, rs<i> when given.
 H['order.created'] = function(p, A)
   local ok = A.okey
   if call('HEXISTS', ok, G) == 1 then return 'exists' end
-  local paid = tonumber(call('HGET', A.bkey, 'paid') or '0')
-  local src = A.plan
-  if paid >= 2 and A.plan_repeat then src = A.plan_repeat end
-  local plan = cjson.decode(src)
+  local pre = ''
+  if A.rsteps and tonumber(call('HGET', A.bkey, 'paid') or '0') >= 2 then pre = 'r' end
+  local n = tonumber(A[pre .. 'steps'])
   call('HSET', ok, G, p, 'buyer', A.buyer, 'total', A.total, 'created', A.created,
-       'day', A.day, 'deadline', A.deadline, 'pr_st', 'open', 'pr_n', 0, 'pr_t', #plan)
+       'day', A.day, 'deadline', A.deadline, 'pr_st', 'open', 'pr_n', 0, 'pr_t', n)
   call('EXPIRE', ok, ORDER_TTL)
-  for i, t in ipairs(plan) do S.add(p, A.tid .. ':' .. i, t.due, t) end
+  for i = 1, n do
+    S.add(p, A.tid .. ':' .. i, tonumber(A[pre .. 'd' .. i]), A[pre .. 's' .. i])
+  end
   K.count(A.skey, 'orders', 1, STATS_TTL)
   return 'applied'
 end
