@@ -442,7 +442,7 @@ static void s_maybe_exit(kf_worker_t *w)
  * checkpoints and dedup keys make it exactly once). */
 static void s_recover(kf_worker_t *w)
 {
-    if (w->inflight > 0)
+    if (w->inflight > 0 || kf_daemon_stopping(w->d))
         return;
     for (size_t i = 0; i < w->qlen; i++)
         free(w->q[(w->qhead + i) % w->qcap].data);
@@ -682,6 +682,8 @@ static void s_on_xrange(kf_redis_t *r, redisReply *reply, void *arg)
 {
     kf_worker_t *w = arg;
     w->fetching = false;
+    if (kf_daemon_stopping(w->d))
+        return;
     if (!reply || reply->type != REDIS_REPLY_ARRAY) {
         if (reply && reply->type == REDIS_REPLY_ERROR)
             kf_log_err("journal read failed: %s", reply->str);
@@ -804,6 +806,8 @@ static void s_on_shops(kf_redis_t *r, redisReply *reply, void *arg)
 
 static void s_load(kf_worker_t *w)
 {
+    if (kf_daemon_stopping(w->d))
+        return;
     w->mode = S_LOADING;
     w->loading = 2;
     const char *argv[KF_WORKER_PARTITIONS + 1];

@@ -103,12 +103,14 @@ heartbeat_ms = 300
             self.redis_proc.terminate()
             self.redis_proc.wait(10)
 
-    def daemon(self, name, *args, wait_ready=True):
-        log = open(os.path.join(self.dir, f"{name}.log"), "ab")
+    def daemon(self, name, *args, wait_ready=True, key=None):
+        """Starts binary `name`; key (default name) names it in self.procs and its log file."""
+        key = key or name
+        log = open(os.path.join(self.dir, f"{key}.log"), "ab")
         p = subprocess.Popen([os.path.join(BIN, name), "-c", self.conf, *args],
                              stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()
-        self.procs[name] = p
+        self.procs[key] = p
         return p
 
     def start_broker(self):
@@ -213,6 +215,102 @@ heartbeat_ms = 300
 
     def endpoint(self, which):
         return f"tcp://127.0.0.1:{self.ports[which]}"
+
+    # ------------------------------------------------------------------ workers
+    def start_worker(self, name="kefu-pay-reminder", *args, key=None, timeout=15):
+        """Starts a worker daemon (args e.g. "-i", "1", "-o", "pay-reminder.instances=2") and
+        waits until the broker's fleet view shows this very process alive. Each running
+        instance gets its own key in self.procs (name, name#1, name#2...; a key whose process
+        has exited is reused) and its own log file; returns the key (for kill() and log())."""
+        if key is None:
+            key, n = name, 0
+            while key in self.procs and self.procs[key].poll() is None:
+                n += 1
+                key = f"{name}#{n}"
+        instance = "0"
+        for i, a in enumerate(args):
+            if a == "-i" and i + 1 < len(args):
+                instance = args[i + 1]
+            elif a.startswith("-i") and len(a) > 2:
+                instance = a[2:]
+        p = self.daemon(name, *args, key=key)
+
+        def up():
+            if p.poll() is not None:
+                return True
+            return any(f["daemon"] == name and f["instance"] == instance and f["pid"] == p.pid
+                       and f["alive"] for f in self.stats()["fleet"])
+        try:
+            wait_for(up, timeout=timeout, what=f"{key} (pid {p.pid}) alive in the fleet view")
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n--- {key} log:\n{self.log(key)[-4000:]}") from None
+        if p.poll() is not None:
+            raise AssertionError(f"{key} exited at start (status {p.returncode}):\n"
+                                 + self.log(key)[-4000:])
+        return key
+
+    def journal_seq(self):
+        """The last seq the broker assigned (read from Redis: /stats refreshes it lazily)."""
+        v = self.redis().get("kefu:seq")
+        return int(v) if v else 0
+
+    def wait_applied(self, timeout=20):
+        """Waits until every live worker has applied everything journaled so far: its
+        heartbeat's applied_seq >= the journal seq at the time of the call. Workers are the
+        non-broker processes of this Stack (tracked by pid, so two processes with the same
+        instance name are both waited for, and a killed one is not)."""
+        target = max(self.journal_seq(), int(self.stats()["journal"]["seq"]))
+        seen = {}
+
+        def done():
+            ours = {p.pid: k for k, p in self.procs.items()
+                    if k != "kefu-broker" and p.poll() is None}
+            dead = {p.pid for k, p in self.procs.items() if p.poll() is not None}
+            others = set()
+            for f in self.stats()["fleet"]:
+                if f["daemon"] == "kefu-broker" or not f["alive"] or f["pid"] in dead:
+                    continue
+                seen[f["pid"]] = max(seen.get(f["pid"], 0), int(f.get("applied_seq", 0)))
+                if f["pid"] not in ours:
+                    others.add(f["pid"])
+            need = set(ours) | others
+            return all(seen.get(pid, -1) >= target for pid in need)
+        try:
+            wait_for(done, timeout=timeout, interval=0.03,
+                     what=f"workers to apply up to seq {target}")
+        except AssertionError as e:
+            raise AssertionError(f"{e} (applied: {seen})") from None
+        return target
+
+    def action_entries(self):
+        """(t, id, action dict) for every entry of the kefu:actions stream, oldest first."""
+        out = []
+        for _, f in self.redis().xrange("kefu:actions", "-", "+"):
+            out.append((f.get(b"t", b"").decode("utf-8"), f.get(b"id", b"").decode("utf-8"),
+                        json.loads(f[b"j"].decode("utf-8"))))
+        return out
+
+    def actions(self):
+        """The actions of the kefu:actions stream (its `j` field parsed; times in epoch ms)."""
+        return [j for _, _, j in self.action_entries()]
+
+    def blocked(self):
+        """Entries of the kefu:blocked stream as dicts of str fields (`j` parsed if present)."""
+        out = []
+        for _, f in self.redis().xrange("kefu:blocked", "-", "+"):
+            e = {k.decode("utf-8"): v.decode("utf-8") for k, v in f.items()}
+            if "j" in e:
+                try:
+                    e.update(json.loads(e["j"]))
+                except ValueError:
+                    pass
+            out.append(e)
+        return out
+
+    def pay_stats(self, shop, yyyymmdd):
+        """The hash kefu:stats:pay:{shop}:yyyymmdd as {field: int}."""
+        h = self.redis().hgetall(f"kefu:stats:pay:{{{shop}}}:{yyyymmdd}")
+        return {k.decode("utf-8"): int(v) for k, v in h.items()}
 
 
 def metric(text, name, **labels):
