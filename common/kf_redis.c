@@ -361,7 +361,8 @@ static void s_on_reply(redisAsyncContext *ac, void *r, void *priv)
             return; /* the retry now owns req */
     }
     self->inflight--;
-    req->fn(self, reply, req->arg);
+    if (req->fn) /* fire-and-forget commands (counters) have no callback */
+        req->fn(self, reply, req->arg);
     free(req);
 }
 

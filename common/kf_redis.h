@@ -44,6 +44,7 @@ int kf_redis_script(kf_redis_t *self, const char *name, const char *lua);
  * until the callback fires (a NOSCRIPT retry re-sends it). */
 int kf_redis_eval(kf_redis_t *self, int script, int nkeys, int argc, const char **argv,
                   const size_t *argvlen, kf_redis_fn *fn, void *arg);
+/* fn may be NULL for a command whose reply nobody needs. */
 int kf_redis_cmd(kf_redis_t *self, kf_redis_fn *fn, void *arg, const char *fmt, ...);
 int kf_redis_cmdv(kf_redis_t *self, kf_redis_fn *fn, void *arg, int argc, const char **argv,
                   const size_t *argvlen);

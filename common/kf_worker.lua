@@ -98,7 +98,7 @@ end
 local function run_event(handlers)
   local p = PART
   if p == -1 then
-    local v = call('HGET', LOOKUP, 'p')
+    local v = call('HGET', LOOKUP, G) -- the order hash names each group's partition
     if not v then return reply('unknown', -1) end
     p = tonumber(v)
   end
