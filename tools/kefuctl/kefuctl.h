@@ -96,4 +96,22 @@ int kefuctl_http_get(const char *listen, const char *path, int timeout_ms, int *
 /* The URL kefuctl_http_get uses, for messages ("http://127.0.0.1:8570/stats"). */
 void kefuctl_http_url(const char *listen, const char *path, char *buf, size_t len);
 
+/* ---------------------------------------------------------------- kefuctl_table.c */
+
+#define KEFUCTL_TABLE_MAXCOLS 16
+
+/* An aligned text table: columns as wide as their widest cell in terminal columns (CJK
+ * characters count two), separated by two spaces. */
+typedef struct {
+    size_t ncols;
+    const char *align; /* one 'l' or 'r' per column */
+    char *(*rows)[KEFUCTL_TABLE_MAXCOLS];
+    size_t nrows, cap;
+} kefuctl_table_t;
+
+/* Adds a row of ncols cells (copied; NULL prints "-"). */
+void kefuctl_table_add(kefuctl_table_t *t, const char *const *cells);
+void kefuctl_table_print(kefuctl_table_t *t, FILE *f);
+void kefuctl_table_free(kefuctl_table_t *t);
+
 #endif

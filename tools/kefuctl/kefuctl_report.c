@@ -17,7 +17,6 @@
 #define S_SCAN_COUNT "1000"
 #define S_BATCH 256                          /* HGETALLs per pipeline round trip */
 #define S_MAX_COUNTER 1000000000000000LL     /* 10^15: above any real count or fen sum */
-#define S_MAXCOLS 10
 #define S_DAY_MAX 99991231
 
 typedef struct {
@@ -381,86 +380,6 @@ static json_t *s_counts_json(const s_counts_t *c)
     return o;
 }
 
-/* ------------------------------------------------------------------ a text table */
-
-typedef struct {
-    size_t ncols;
-    const char *align; /* one 'l' or 'r' per column */
-    char *(*rows)[S_MAXCOLS];
-    size_t nrows, cap;
-} s_table_t;
-
-static void s_table_add(s_table_t *t, const char *const *cells)
-{
-    if (t->nrows == t->cap) {
-        t->cap = t->cap ? t->cap * 2 : 16;
-        t->rows = kf_xrealloc(t->rows, t->cap * sizeof(*t->rows));
-    }
-    for (size_t i = 0; i < t->ncols; i++)
-        t->rows[t->nrows][i] = kf_xstrdup(cells[i] ? cells[i] : "-");
-    t->nrows++;
-}
-
-/* East Asian wide and fullwidth code points take two terminal columns. */
-static bool s_wide(unsigned cp)
-{
-    return (cp >= 0x1100 && cp <= 0x115F) || (cp >= 0x2E80 && cp <= 0xA4CF && cp != 0x303F) ||
-           (cp >= 0xAC00 && cp <= 0xD7A3) || (cp >= 0xF900 && cp <= 0xFAFF) ||
-           (cp >= 0xFE30 && cp <= 0xFE4F) || (cp >= 0xFF00 && cp <= 0xFF60) ||
-           (cp >= 0xFFE0 && cp <= 0xFFE6) || (cp >= 0x1F300 && cp <= 0x1F64F) ||
-           (cp >= 0x20000 && cp <= 0x3FFFD);
-}
-
-/* Display width in terminal columns (bytes when s is not UTF-8). */
-static size_t s_width(const char *s)
-{
-    size_t n = strlen(s), w = 0;
-    if (!kf_utf8_valid(s, n))
-        return n;
-    for (const unsigned char *p = (const unsigned char *)s; *p;) {
-        unsigned cp = *p, extra = 0;
-        if (cp >= 0xF0)
-            cp &= 0x07, extra = 3;
-        else if (cp >= 0xE0)
-            cp &= 0x0F, extra = 2;
-        else if (cp >= 0xC0)
-            cp &= 0x1F, extra = 1;
-        for (p++; extra > 0; extra--, p++)
-            cp = (cp << 6) | (*p & 0x3F);
-        w += s_wide(cp) ? 2 : 1;
-    }
-    return w;
-}
-
-static void s_table_print(s_table_t *t, FILE *f)
-{
-    size_t w[S_MAXCOLS] = {0};
-    for (size_t r = 0; r < t->nrows; r++)
-        for (size_t c = 0; c < t->ncols; c++)
-            if (s_width(t->rows[r][c]) > w[c])
-                w[c] = s_width(t->rows[r][c]);
-    for (size_t r = 0; r < t->nrows; r++) {
-        for (size_t c = 0; c < t->ncols; c++) {
-            const char *s = t->rows[r][c];
-            size_t pad = w[c] - s_width(s);
-            bool last = c + 1 == t->ncols;
-            if (t->align[c] == 'r')
-                fprintf(f, "%*s%s", (int)pad, "", s);
-            else
-                fprintf(f, "%s%*s", s, last ? 0 : (int)pad, "");
-            fputs(last ? "\n" : "  ", f);
-        }
-    }
-}
-
-static void s_table_free(s_table_t *t)
-{
-    for (size_t r = 0; r < t->nrows; r++)
-        for (size_t c = 0; c < t->ncols; c++)
-            free(t->rows[r][c]);
-    free(t->rows);
-}
-
 /* ------------------------------------------------------------------ payments */
 
 enum {
@@ -535,7 +454,7 @@ static void s_pay_sum(s_pay_row_t *total, const s_pay_row_t *row)
                      row->blocked.v[i].n);
 }
 
-static void s_pay_table_row(s_table_t *t, const s_pay_row_t *row)
+static void s_pay_table_row(kefuctl_table_t *t, const s_pay_row_t *row)
 {
     static const int cols[5] = {P_ORDERS, P_UNPAID, P_REMINDED, P_REMINDERS, P_PAID_AFTER};
     char day[16], n[5][24], conv[24], yuan[40];
@@ -550,23 +469,23 @@ static void s_pay_table_row(s_table_t *t, const s_pay_row_t *row)
         snprintf(conv, sizeof(conv), "-");
     snprintf(yuan, sizeof(yuan), "¥%lld.%02lld", v[P_RECOVERED] / 100, v[P_RECOVERED] % 100);
     char *blocked = s_counts_text(&row->blocked);
-    s_table_add(t, (const char *const[]){row->shop ? row->shop : "TOTAL", row->shop ? day : "",
+    kefuctl_table_add(t, (const char *const[]){row->shop ? row->shop : "TOTAL", row->shop ? day : "",
                                          n[0], n[1], n[2], n[3], n[4], conv, yuan, blocked});
     free(blocked);
 }
 
 static void s_pay_print_table(const s_pay_row_t *rows, size_t n, const s_pay_row_t *total)
 {
-    s_table_t t = {.ncols = 10, .align = "llrrrrrrrl"};
-    s_table_add(&t, (const char *const[]){"SHOP", "DAY", "ORDERS", "UNPAID", "REMINDED",
+    kefuctl_table_t t = {.ncols = 10, .align = "llrrrrrrrl"};
+    kefuctl_table_add(&t, (const char *const[]){"SHOP", "DAY", "ORDERS", "UNPAID", "REMINDED",
                                           "REMINDERS", "PAID_AFTER", "CONV", "RECOVERED",
                                           "BLOCKED"});
     for (size_t i = 0; i < n; i++)
         s_pay_table_row(&t, &rows[i]);
     if (n > 1)
         s_pay_table_row(&t, total);
-    s_table_print(&t, stdout);
-    s_table_free(&t);
+    kefuctl_table_print(&t, stdout);
+    kefuctl_table_free(&t);
 }
 
 /* One row (or the totals, without shop and day) as a JSON object. */

@@ -8,7 +8,6 @@
 #include "kf_util.h"
 
 #define S_HTTP_TIMEOUT_MS 3000
-#define S_MAXCOLS 10
 
 typedef struct {
     bool json;
@@ -17,62 +16,6 @@ typedef struct {
     const char *listen;
     char url[300];
 } s_stat_t;
-
-/* ------------------------------------------------------------------ a text table */
-
-typedef struct {
-    size_t ncols;
-    const char *align; /* one 'l' or 'r' per column */
-    char *(*rows)[S_MAXCOLS];
-    size_t nrows, cap;
-} s_table_t;
-
-static void s_table_add(s_table_t *t, const char *const *cells)
-{
-    if (t->nrows == t->cap) {
-        t->cap = t->cap ? t->cap * 2 : 16;
-        t->rows = kf_xrealloc(t->rows, t->cap * sizeof(*t->rows));
-    }
-    for (size_t i = 0; i < t->ncols; i++)
-        t->rows[t->nrows][i] = kf_xstrdup(cells[i] ? cells[i] : "-");
-    t->nrows++;
-}
-
-/* Display width: characters, not bytes (names may be UTF-8). */
-static size_t s_width(const char *s)
-{
-    size_t n = strlen(s);
-    return kf_utf8_valid(s, n) ? kf_utf8_len(s) : n;
-}
-
-static void s_table_print(s_table_t *t, FILE *f)
-{
-    size_t w[S_MAXCOLS] = {0};
-    for (size_t r = 0; r < t->nrows; r++)
-        for (size_t c = 0; c < t->ncols; c++)
-            if (s_width(t->rows[r][c]) > w[c])
-                w[c] = s_width(t->rows[r][c]);
-    for (size_t r = 0; r < t->nrows; r++) {
-        for (size_t c = 0; c < t->ncols; c++) {
-            const char *s = t->rows[r][c];
-            size_t pad = w[c] - s_width(s);
-            bool last = c + 1 == t->ncols;
-            if (t->align[c] == 'r')
-                fprintf(f, "%*s%s", (int)pad, "", s);
-            else
-                fprintf(f, "%s%*s", s, last ? 0 : (int)pad, "");
-            fputs(last ? "\n" : "  ", f);
-        }
-    }
-}
-
-static void s_table_free(s_table_t *t)
-{
-    for (size_t r = 0; r < t->nrows; r++)
-        for (size_t c = 0; c < t->ncols; c++)
-            free(t->rows[r][c]);
-    free(t->rows);
-}
 
 /* ------------------------------------------------------------------ values, "-" when missing */
 
@@ -183,20 +126,20 @@ static void s_print_topics(const json_t *st, FILE *f)
     fputc('\n', f);
     if (n == 0)
         fputs("topics: no traffic yet\n", f);
-    s_table_t t = {.ncols = 7, .align = "lrrrrrr"};
-    s_table_add(&t, (const char *const[]){"TOPIC", "IN", "ACCEPTED", "OUT", "DUP", "REJ", "BYTES"});
+    kefuctl_table_t t = {.ncols = 7, .align = "lrrrrrr"};
+    kefuctl_table_add(&t, (const char *const[]){"TOPIC", "IN", "ACCEPTED", "OUT", "DUP", "REJ", "BYTES"});
     for (size_t i = 0; i < n; i++) {
         const json_t *o = json_object_get(topics, keys[i]);
         char a[32], b[32], c[32], d[32], e[32], g[32];
-        s_table_add(&t, (const char *const[]){keys[i], s_val(o, "in", a), s_val(o, "accepted", b),
+        kefuctl_table_add(&t, (const char *const[]){keys[i], s_val(o, "in", a), s_val(o, "accepted", b),
                                               s_val(o, "out", c), s_val(o, "duplicates", d),
                                               s_val(o, "rejected", e), s_val(o, "bytes", g)});
     }
     if (n > 0)
-        s_table_print(&t, f);
+        kefuctl_table_print(&t, f);
     if (n > 0 && nidle > 0)
         fprintf(f, "(%zu topic%s without traffic not shown)\n", nidle, nidle == 1 ? "" : "s");
-    s_table_free(&t);
+    kefuctl_table_free(&t);
     free(keys);
 }
 
@@ -231,12 +174,12 @@ static int s_cmp_fleet(const void *a, const void *b)
     return strcmp(ix ? ix : "", iy ? iy : "");
 }
 
-static void s_fleet_row(s_table_t *t, const json_t *d)
+static void s_fleet_row(kefuctl_table_t *t, const json_t *d)
 {
     char a[32], b[32], c[32], e[32], g[32], h[32], i[32], j[32];
     const json_t *alive = json_object_get(d, "alive");
     const char *state = !json_is_boolean(alive) ? "-" : json_is_true(alive) ? "alive" : "DEAD";
-    s_table_add(t, (const char *const[]){s_val(d, "daemon", a), s_val(d, "instance", b),
+    kefuctl_table_add(t, (const char *const[]){s_val(d, "daemon", a), s_val(d, "instance", b),
                                          s_val(d, "pid", c), state,
                                          s_dur(json_object_get(d, "age_ms"), 1, e),
                                          s_val(d, "processed", g), s_val(d, "errors", h),
@@ -256,13 +199,13 @@ static void s_print_fleet(const json_t *st, FILE *f)
     for (size_t i = 0; i < n; i++)
         rows[i] = json_array_get(fleet, i);
     qsort(rows, n, sizeof(*rows), s_cmp_fleet);
-    s_table_t t = {.ncols = 9, .align = "llrlrrrrr"};
-    s_table_add(&t, (const char *const[]){"DAEMON", "INSTANCE", "PID", "STATE", "AGE",
+    kefuctl_table_t t = {.ncols = 9, .align = "llrlrrrrr"};
+    kefuctl_table_add(&t, (const char *const[]){"DAEMON", "INSTANCE", "PID", "STATE", "AGE",
                                           "PROCESSED", "ERRORS", "LAG", "TIMERS"});
     for (size_t i = 0; i < n; i++)
         s_fleet_row(&t, rows[i]);
-    s_table_print(&t, f);
-    s_table_free(&t);
+    kefuctl_table_print(&t, f);
+    kefuctl_table_free(&t);
     free(rows);
 }
 
