@@ -45,6 +45,7 @@ struct kf_call_s {
     const char **argv;
     bool rejected;
     char reason[32];
+    char miss[32]; /* counted when the lookup finds no partition */
 };
 
 struct kf_worker_s {
@@ -236,6 +237,11 @@ static void s_call_free(kf_call_t *c)
     free(c);
 }
 
+void kf_call_lookup_miss(kf_call_t *call, const char *reason)
+{
+    snprintf(call->miss, sizeof(call->miss), "%s", reason);
+}
+
 void kf_call_partition(kf_call_t *call, int p, const char *lookup_key)
 {
     call->part = p;
@@ -411,6 +417,8 @@ static const char *s_parse_reply(kf_worker_t *w, kf_call_t *c, const redisReply 
         w->timers_pending = extra;
     bool applied = strcmp(status, "seen") != 0 && strcmp(status, "notmine") != 0 &&
                    strcmp(status, "unknown") != 0 && strcmp(status, "more") != 0;
+    /* "unknown_<x>" from a handler: the event was applied (checkpoint moved) but found
+     * nothing to act on; only the runtime's own "unknown" (no partition) was not. */
     if (c->kind == S_EV && applied && c->seq > 0) {
         if (p >= 0 && p < KF_WORKER_PARTITIONS)
             w->ckpt[p] = c->seq;
@@ -463,6 +471,11 @@ static void s_on_reply(kf_redis_t *r, redisReply *reply, void *arg)
     free((char *)c->argv[4]);
     if (!reply) {
         w->recovering = true;
+    } else if (reply->type == REDIS_REPLY_ERROR && strstr(reply->str, "Error compiling script")) {
+        /* a broken build, not a bad event: skipping would lose every event */
+        kf_log_err("the worker's Lua script does not compile: %s", reply->str);
+        w->recovering = true;
+        kf_daemon_exit(w->d, 1);
     } else if (reply->type == REDIS_REPLY_ERROR) {
         kf_log_err("seq %llu: the Lua step failed: %s", (unsigned long long)c->seq, reply->str);
         s_count_reason(w, "script");
@@ -478,8 +491,10 @@ static void s_on_reply(kf_redis_t *r, redisReply *reply, void *arg)
             s_call_free(c);
             s_submit(w, again);
             return;
-        } else if (strcmp(status, "unknown") == 0) {
-            s_count_reason(w, "unknown_order");
+        } else if (strncmp(status, "unknown", 7) == 0) {
+            s_count_reason(w, strcmp(status, "unknown") != 0 ? status
+                              : c->miss[0]                 ? c->miss
+                                                           : "unknown_order");
         }
     }
     if (c->kind == S_FIRE)

@@ -91,6 +91,8 @@ kf_worker_handler_fn kf_worker_optout;
 
 /* Partition p (0..63), KF_PART_BROADCAST, or KF_PART_LOOKUP with the hash key holding "p". */
 void kf_call_partition(kf_call_t *call, int p, const char *lookup_key);
+/* The reason counted when a KF_PART_LOOKUP finds nothing (default "unknown_order"). */
+void kf_call_lookup_miss(kf_call_t *call, const char *reason);
 /* Adds ARGV name/value pairs; the script sees them as A[name]. Values are copied. */
 void kf_call_arg(kf_call_t *call, const char *name, const char *value);
 void kf_call_argn(kf_call_t *call, const char *name, const void *value, size_t len);

@@ -1,0 +1,314 @@
+-- logistics.lua: kefu-logistics's state in Redis (follows the kf_worker library). See README.md.
+--
+-- Common A: okey, shop, order, off (UTC offset), cph (phone cap), agent, shopname; per event
+-- what the C handler adds. Timers: <shop>:<order>:<watch>, payload {w, at (the scan it was
+-- timed from), kind, sev, tpl, base fields}.
+
+local H = {}
+local TTL = 40 * 86400
+local STATS_TTL = 400 * 86400
+local HOUR = 3600000
+local DAY = 86400000
+local RESOLVE_CAP = 10000
+local REMOTE = {'新疆', '西藏', '青海', '内蒙古', '甘肃', '宁夏', '海南'}
+
+local function n(v) return tonumber(v) or 0 end
+
+-- The shipment's fields (false when absent).
+local FIELDS = {'lg_st', 'lg_at', 'lg_code', 'lg_city', 'tracking', 'carrier', 'buyer',
+                'to_city', 'to_province', 'bname', 'item', 'created', 'lg_promised'}
+local function load(A)
+  local v = call('HMGET', A.okey, unpack(FIELDS))
+  local o = {okey = A.okey, shop = A.shop, order = A.order, off = n(A.off), cph = n(A.cph),
+             agent = A.agent, shopname = A.shopname}
+  for i, f in ipairs(FIELDS) do o[f] = v[i] end
+  return o
+end
+
+local function tid(o, w) return o.shop .. ':' .. o.order .. ':' .. w end
+local function skey(o, now) return 'kefu:stats:lg:{' .. o.shop .. '}:' .. K.yyyymmdd(now, o.off) end
+
+local function mdhm(ms, off)
+  local d = K.yyyymmdd(ms, off)
+  local mins = floor(((ms + off * 60000) % DAY) / 60000)
+  return string.format('%d月%d日%02d:%02d', floor(d / 100) % 100, d % 100, floor(mins / 60), mins % 60)
+end
+
+local function render(o, tpl, now)
+  local vars = {buyer = o.bname or '', shop = o.shopname or o.shop, item = o.item or '宝贝',
+                carrier = o.carrier or '快递', tracking_no = o.tracking or '',
+                order_time = o.created and mdhm(n(o.created), o.off) or '',
+                deadline = mdhm(n(o.lg_promised) > 0 and n(o.lg_promised) + DAY or now + DAY, o.off)}
+  return (string.gsub(tpl or '', '{([%w_]+)}', function(k) return vars[k] or '' end))
+end
+
+-- An anomaly of kind opens (counted once per shipment and kind).
+local function open(o, kind, now)
+  if call('ZADD', 'kefu:lg:open:{' .. o.shop .. '}', 'NX', fmt_int(now), o.order .. ':' .. kind) == 1 then
+    local sk = skey(o, now)
+    K.count(sk, 'anomalies', 1, STATS_TTL)
+    K.count(sk, 'anomaly:' .. kind, 1)
+    if o.carrier then K.count('kefu:stats:lgc:{' .. o.shop .. '}', o.carrier .. ':anomalies', 1) end
+  end
+end
+
+local function resolve(o, kinds, now)
+  local z = 'kefu:lg:open:{' .. o.shop .. '}'
+  for _, kind in ipairs(kinds) do
+    local m = o.order .. ':' .. kind
+    local since = call('ZSCORE', z, m)
+    if since then
+      call('ZREM', z, m)
+      local rl = 'kefu:lg:resolve:{' .. o.shop .. '}'
+      call('LPUSH', rl, fmt_int(now - tonumber(since)))
+      call('LTRIM', rl, 0, RESOLVE_CAP - 1)
+      K.count(skey(o, now), 'resolved', 1, STATS_TTL)
+    end
+  end
+end
+local MOVING_KINDS = {'no_pickup_scan', 'stalled', 'lost', 'uncollected', 'difficult'}
+local ALL_KINDS = {'overdue_shipping', 'no_pickup_scan', 'stalled', 'lost', 'difficult',
+                   'uncollected', 'signed_by_other', 'out_of_area', 'refused', 'returning',
+                   'damaged', 'area_delay'}
+
+local function id(o, kind, what) return 'lg:' .. o.shop .. ':' .. o.order .. ':' .. kind .. ':' .. what end
+local function once(o, kind, what) return call('HSETNX', o.okey, 'lg_' .. what .. ':' .. kind, 1) == 1 end
+
+local function alert(o, kind, sev, now)
+  if not once(o, kind, 'alert') then return end
+  open(o, kind, now)
+  K.emit('action.alert', {alert_id = id(o, kind, 'alert'), shop_id = o.shop, occurred_at = now,
+    kind = kind, severity = sev, order_id = o.order, buyer_id = o.buyer or nil,
+    tracking_no = o.tracking or nil, reason = 'logistics_' .. kind,
+    summary = kind .. ': ' .. (o.carrier or '') .. ' ' .. (o.tracking or o.order)})
+end
+
+local function task(o, kind, sev, now, due)
+  if not once(o, kind, 'task') then return end
+  open(o, kind, now)
+  K.emit('action.task', {task_id = id(o, kind, 'task'), shop_id = o.shop, occurred_at = now,
+    kind = kind, severity = sev, priority = sev == 'high' and 1 or 2, due_at = due,
+    agent_id = (o.agent ~= '' and o.agent) or nil, order_id = o.order, buyer_id = o.buyer or nil,
+    reason = 'logistics_' .. kind,
+    summary = kind .. ': ' .. (o.carrier or '') .. ' ' .. (o.tracking or o.order)})
+end
+
+local function contact(o, kind, now, tpl)
+  if not o.buyer or not once(o, kind, 'contact') then return end
+  local c = {shop = o.shop, buyer = o.buyer, order = o.order, reason = 'logistics_' .. kind,
+             channel = 'im', class = 'transactional', offset = o.off,
+             caps = {daily = 0, sms_daily = 0, sms_weekly = 0, phone_daily = o.cph}}
+  local why = P.check(c, now)
+  if why then
+    P.block(c, why, now)
+    K.count(skey(o, now), 'blocked:' .. why, 1, STATS_TTL)
+    return
+  end
+  P.record(c, now)
+  K.emit('action.contact', {action_id = id(o, kind, 'contact'), shop_id = o.shop,
+    occurred_at = now, buyer_id = o.buyer, order_id = o.order, channel = 'im',
+    reason = 'logistics_' .. kind, template = 'logistics_' .. kind, text = render(o, tpl, now),
+    not_before = now, contact_class = 'transactional'})
+end
+
+local function timer(p, o, w, due, extra)
+  local t = {w = w, okey = o.okey, shop = o.shop, order = o.order, off = o.off, cph = o.cph,
+             agent = o.agent, shopname = o.shopname}
+  for k, v in pairs(extra or {}) do t[k] = v end
+  S.add(p, tid(o, w), due, t)
+end
+local function cancel(p, o, ws) for _, w in ipairs(ws) do S.cancel(p, tid(o, w)) end end
+local WATCHES = {'ship_warn', 'ship_due', 'pickup_warn', 'pickup_high', 'stall', 'lost',
+                 'locker', 'diff_esc'}
+
+local function moving_key(o, p) return 'kefu:lg:moving:{' .. o.shop .. '}:' .. p end
+
+local function finish(p, o, now)
+  cancel(p, o, WATCHES)
+  resolve(o, ALL_KINDS, now)
+  call('SREM', moving_key(o, p), o.order)
+  call('HSET', o.okey, 'lg_st', 'ended')
+end
+
+local function remote(o)
+  local prov = o.to_province or ''
+  for _, r in ipairs(REMOTE) do
+    if string.find(prov, r, 1, true) == 1 then return true end
+  end
+  return false
+end
+
+-- kuaidi100 group of a state code
+local function group(code)
+  if code >= 1000 then return 0 end
+  if code >= 100 then return floor(code / 100) end
+  if code == 14 then return 4 end
+  return code
+end
+
+H['order.created'] = function(p, A)
+  call('HSET', A.okey, G, p, 'bname', A.bname, 'item', A.item, 'created', A.created,
+       'buyer', A.buyer)
+  call('EXPIRE', A.okey, TTL)
+  return 'applied'
+end
+
+H['order.paid'] = function(p, A)
+  local o = load(A)
+  if o.lg_st then return 'ignored' end
+  local promised = n(A.promised)
+  call('HSET', o.okey, G, p, 'lg_st', 'paid', 'lg_promised', A.promised)
+  if A.buyer and A.buyer ~= '' then call('HSET', o.okey, 'buyer', A.buyer) end
+  call('EXPIRE', o.okey, TTL)
+  timer(p, o, 'ship_warn', promised - 6 * HOUR)
+  timer(p, o, 'ship_due', promised, {tpl = A.tpl})
+  return 'applied'
+end
+
+H['order.shipped'] = function(p, A)
+  local o = load(A)
+  if o.lg_st == 'ended' or o.lg_st == 'shipped' or o.lg_st == 'moving' then return 'ignored' end
+  local at = n(A.at)
+  call('HSET', o.okey, G, p, 'lg_st', 'shipped', 'tracking', A.tracking, 'carrier', A.carrier,
+       'to_city', A.to_city, 'to_province', A.to_province, 'lg_shipped', A.at)
+  if A.buyer and A.buyer ~= '' then call('HSET', o.okey, 'buyer', A.buyer) end
+  if A.promised and A.promised ~= '' and not o.lg_promised then
+    call('HSET', o.okey, 'lg_promised', A.promised)
+  end
+  call('EXPIRE', o.okey, TTL)
+  local tk = 'kefu:track:{' .. o.shop .. '}:' .. A.tracking
+  call('HSET', tk, 'order', o.order, G, p)
+  call('EXPIRE', tk, TTL)
+  cancel(p, o, {'ship_warn', 'ship_due'})
+  resolve(o, {'overdue_shipping'}, at)
+  K.count(skey(o, at), 'shipped', 1, STATS_TTL)
+  K.count('kefu:stats:lgc:{' .. o.shop .. '}', A.carrier .. ':shipments', 1)
+  timer(p, o, 'pickup_warn', at + 24 * HOUR)
+  timer(p, o, 'pickup_high', at + 72 * HOUR)
+  return 'applied'
+end
+
+local function ended(p, A)
+  local o = load(A)
+  if not o.lg_st then return 'ignored' end
+  if o.lg_st ~= 'ended' then finish(p, o, n(A.at)) else resolve(o, ALL_KINDS, n(A.at)) end
+  return 'applied'
+end
+H['order.confirmed'] = ended
+H['order.closed'] = ended
+H['buyer.optout'] = P.optout
+
+H['logistics.scan'] = function(p, A)
+  if A.order == '' then -- found through the tracking number
+    A.order = call('HGET', A.tk, 'order')
+    if not A.order then return 'unknown_shipment' end
+    A.okey = 'kefu:order:{' .. A.shop .. '}:' .. A.order
+  end
+  local o = load(A)
+  if not o.lg_st or o.lg_st == 'paid' then return 'unknown_shipment' end
+  if o.lg_st == 'ended' then return 'ignored' end
+  local at, code = n(A.at), n(A.code)
+  if o.lg_at and (at < n(o.lg_at) or (at == n(o.lg_at) and code == n(o.lg_code))) then
+    K.count('kefu:stats:worker:' .. G, 'late_scans', 1)
+    return 'late'
+  end
+  cancel(p, o, {'pickup_warn', 'pickup_high', 'stall', 'lost', 'locker', 'diff_esc'})
+  resolve(o, MOVING_KINDS, at)
+  call('HSET', o.okey, 'lg_st', 'moving', 'lg_at', A.at, 'lg_code', A.code, 'lg_city', A.city)
+  o.lg_at, o.lg_code, o.lg_city = A.at, A.code, A.city
+  local g = group(code)
+  if g == 3 then
+    finish(p, o, at)
+    if code == 303 then -- open until the buyer confirms receipt
+      alert(o, 'signed_by_other', 'info', at)
+      contact(o, 'signed_by_other', at, A.tpl)
+    end
+    return 'applied'
+  end
+  local mk = moving_key(o, p)
+  if g == 4 or g == 6 then
+    local kind = g == 4 and 'refused' or 'returning'
+    task(o, kind, g == 4 and 'high' or 'warn', at, at + DAY)
+    contact(o, kind, at, A.tpl)
+    call('SREM', mk, o.order)
+    return 'applied'
+  end
+  call('SADD', mk, o.order)
+  if g == 2 then
+    if code == 202 or code == 208 then
+      alert(o, 'stalled', 'warn', at)
+    elseif code == 205 then
+      timer(p, o, 'locker', at + 2 * DAY, {at = at, tpl = A.tpl})
+    elseif code == 207 then
+      task(o, 'out_of_area', 'warn', at, at + DAY)
+      contact(o, 'out_of_area', at, A.tpl)
+    elseif code == 209 then
+      task(o, 'damaged', 'high', at, at + DAY)
+      contact(o, 'damaged', at, A.tpl)
+    else
+      task(o, 'difficult', 'warn', at, at + DAY)
+      contact(o, 'difficult', at, A.tpl)
+      timer(p, o, 'diff_esc', at + 2 * DAY, {at = at})
+    end
+  else
+    timer(p, o, 'stall', at + (remote(o) and 72 or 48) * HOUR, {at = at})
+  end
+  timer(p, o, 'lost', at + 7 * DAY, {at = at, tpl = A.tpl_lost})
+  return 'applied'
+end
+
+-- logistics.area_delay (every owned partition): A.cities (one per line), A['until'], A.tpl
+H['logistics.area_delay'] = function(p, A)
+  local till = n(A['until'])
+  local cities = {}
+  local dk = 'kefu:lg:delay:{' .. A.shop .. '}'
+  for city in string.gmatch(A.cities or '', '[^\n]+') do
+    cities[city] = true
+    if n(call('HGET', dk, city)) < till then call('HSET', dk, city, fmt_int(till)) end
+  end
+  call('EXPIRE', dk, TTL)
+  for q = 0, 63 do
+    if owned(q) then
+      for _, order in ipairs(call('SMEMBERS', 'kefu:lg:moving:{' .. A.shop .. '}:' .. q)) do
+        local o = load({okey = 'kefu:order:{' .. A.shop .. '}:' .. order, shop = A.shop,
+                        order = order, off = A.off, cph = A.cph, agent = '', shopname = A.shopname})
+        local city = o.lg_city or o.to_city
+        if city and cities[city] then contact(o, 'area_delay', n(A.at), A.tpl) end
+      end
+    end
+  end
+  return 'applied'
+end
+
+-- A watch comes due.
+local function fire(p, id_, due, t)
+  local now = SIM and due or NOW
+  local o = load(t)
+  if o.lg_st == 'ended' or not o.lg_st then return end
+  local w = t.w
+  if w == 'ship_warn' or w == 'ship_due' then
+    if o.lg_st ~= 'paid' then return end
+    if w == 'ship_warn' then return alert(o, 'overdue_shipping', 'warn', now) end
+    K.count(skey(o, now), 'overdue_shipping', 1, STATS_TTL)
+    task(o, 'overdue_shipping', 'high', now, now + DAY)
+    return contact(o, 'overdue_shipping', now, t.tpl)
+  end
+  if w == 'pickup_warn' or w == 'pickup_high' then
+    if o.lg_st ~= 'shipped' then return end
+    if w == 'pickup_warn' then return alert(o, 'no_pickup_scan', 'warn', now) end
+    return task(o, 'no_pickup_scan', 'high', now, now + DAY)
+  end
+  if t.at and n(o.lg_at) ~= n(t.at) then return end -- a newer scan answered it
+  if w == 'stall' or w == 'lost' then
+    local city = o.lg_city or o.to_city
+    local mute = city and n(call('HGET', 'kefu:lg:delay:{' .. o.shop .. '}', city)) or 0
+    if mute > now then return S.add(p, id_, mute, t) end
+    if w == 'stall' then return alert(o, 'stalled', 'warn', now) end
+    task(o, 'lost', 'high', now, now + DAY)
+    return contact(o, 'lost', now, t.tpl)
+  end
+  if w == 'locker' then return contact(o, 'uncollected', now, t.tpl) end
+  if w == 'diff_esc' then return alert(o, 'difficult', 'high', now) end
+end
+
+return K.run(H, fire)
