@@ -1,10 +1,13 @@
-"""kefuctl report payments: the pay-reminder results in Redis as a table and as JSON.
+"""kefuctl report payments / logistics: the workers' results in Redis as tables and as JSON.
 
-The fixtures are written straight into Redis in the worker's documented output format
-(workers/pay-reminder/README.md, "Results"): one hash per shop and shop-local day,
-kefu:stats:pay:{<shop_id>}:<yyyymmdd>.
+The fixtures are written straight into Redis in the workers' documented output formats:
+workers/pay-reminder/README.md "Results" (one hash per shop and shop-local day,
+kefu:stats:pay:{<shop_id>}:<yyyymmdd>) and workers/logistics/README.md "State and results"
+(kefu:stats:lg:{<shop_id>}:<yyyymmdd>, kefu:stats:lgc:{<shop_id>}, kefu:lg:open:{<shop_id>},
+kefu:lg:resolve:{<shop_id>}, and the simulated clock kefu:clock).
 """
 import json
+import time
 import unicodedata
 import unittest
 
@@ -264,10 +267,246 @@ class ReportTest(unittest.TestCase):
 
     def test_kinds_without_a_worker_say_so_and_fail(self):
         self.fixtures()
-        for kind in ("logistics", "reviews", "care"):
+        for kind in ("reviews", "care"):
             r = self.report(kind, rc=1)
             self.assertEqual(r.stdout, "")
             self.assertIn(f"kefuctl: report {kind}: not built yet", r.stderr)
+
+
+# ---------------------------------------------------------------------- logistics
+H = 3600 * 1000
+CLOCK = 1762833600000  # kefu:clock: 2026-11-11T12:00:00+08:00
+LG_S1_10 = {"shipped": 120, "anomalies": 5, "anomaly:stalled": 3, "anomaly:difficult": 2,
+            "resolved": 2, "overdue_shipping": 1}
+LG_S1_11 = {"shipped": 80, "anomalies": 1, "anomaly:signed_by_other": 1, "resolved": 3}
+LG_S2_10 = {"shipped": 7, "overdue_shipping": 2}
+DAY_COLUMNS = ["SHOP", "DAY", "SHIPPED", "ANOMALIES", "RESOLVED", "OVERDUE_SHIPPING", "BY_KIND"]
+OPEN_COLUMNS = ["SHOP", "OPEN_KIND", "COUNT", "OLDEST_HOURS"]
+CARRIER_COLUMNS = ["SHOP", "CARRIER", "SHIPMENTS", "ANOMALIES", "RATE"]
+
+
+def split_table(block, columns, free_last=False):
+    """The rows of one section as dicts (the last column may hold spaces when free_last)."""
+    lines = block.split("\n")
+    assert lines[0].split() == columns, lines[0]
+    rows = []
+    for line in lines[1:]:
+        n = len(columns) - 1
+        if line.startswith("TOTAL"):
+            cells = line.split(None, n - 1)
+            cells.insert(1, "")
+        else:
+            cells = line.split(None, n) if free_last else line.split()
+        rows.append(dict(zip(columns, cells)))
+    return lines, rows
+
+
+class LogisticsReportTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.stack = Stack().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.stack.stop()
+
+    def setUp(self):
+        self.r = self.stack.redis()
+        self.r.flushdb()
+
+    def fixtures(self):
+        r = self.r
+        r.hset("kefu:stats:lg:{s2}:20261110", mapping=LG_S2_10)
+        r.hset("kefu:stats:lg:{s1}:20261111", mapping=LG_S1_11)
+        r.hset("kefu:stats:lg:{s1}:20261110", mapping=LG_S1_10)
+        r.set("kefu:clock", str(CLOCK))
+        r.zadd("kefu:lg:open:{s1}", {"s1-20261110-00001:stalled": CLOCK - 24 * H,
+                                     "s1-20261110-00002:stalled": CLOCK - 12 * H,
+                                     "s1-20261110-00003:difficult": CLOCK - 6 * H - H // 4})
+        r.zadd("kefu:lg:open:{s2}", {"s2-20261110-00009:no_pickup_scan": CLOCK - 50 * H})
+        r.hset("kefu:stats:lgc:{s1}", mapping={"中通:shipments": 100, "中通:anomalies": 4,
+                                               "顺丰:shipments": 150, "顺丰:anomalies": 1,
+                                               "极兔:anomalies": 1})
+        r.hset("kefu:stats:lgc:{s2}", mapping={"圆通:shipments": 7, "圆通:anomalies": 0})
+        # resolve times, newest first: 1 h, 2 h, 10 h, 25 h -> median 6.0 h
+        r.rpush("kefu:lg:resolve:{s1}", 1 * H, 2 * H, 10 * H, 25 * H)
+        r.rpush("kefu:lg:resolve:{s2}", 5400000, 3723000, 30 * H)  # odd: 1.5 h
+
+    def report(self, *args, rc=0):
+        r = self.stack.kefuctl("report", "logistics", *args)
+        self.assertEqual(r.returncode, rc, f"stdout:\n{r.stdout}\nstderr:\n{r.stderr}")
+        return r
+
+    def json(self, *args):
+        return json.loads(self.report("--json", *args).stdout)
+
+    def sections(self, *args):
+        out = self.report(*args).stdout
+        self.assertTrue(out.endswith("\n"))
+        return out.rstrip("\n").split("\n\n")
+
+    def test_table_has_the_days_the_open_anomalies_the_carriers_and_the_median(self):
+        self.fixtures()
+        days, open_, carriers, median = self.sections()
+        lines, rows = split_table(days, DAY_COLUMNS, free_last=True)
+        self.assertEqual(rows, [
+            {"SHOP": "s1", "DAY": "2026-11-10", "SHIPPED": "120", "ANOMALIES": "5",
+             "RESOLVED": "2", "OVERDUE_SHIPPING": "1", "BY_KIND": "difficult=2 stalled=3"},
+            {"SHOP": "s1", "DAY": "2026-11-11", "SHIPPED": "80", "ANOMALIES": "1",
+             "RESOLVED": "3", "OVERDUE_SHIPPING": "0", "BY_KIND": "signed_by_other=1"},
+            {"SHOP": "s2", "DAY": "2026-11-10", "SHIPPED": "7", "ANOMALIES": "0",
+             "RESOLVED": "0", "OVERDUE_SHIPPING": "2", "BY_KIND": "-"},
+            {"SHOP": "TOTAL", "DAY": "", "SHIPPED": "207", "ANOMALIES": "6", "RESOLVED": "5",
+             "OVERDUE_SHIPPING": "3", "BY_KIND": "difficult=2 signed_by_other=1 stalled=3"}])
+        self.assert_right_aligned(lines, DAY_COLUMNS[2:6])
+        lines, rows = split_table(open_, OPEN_COLUMNS)
+        # by shop, then kind; the age of the oldest on kefu:clock, one decimal
+        self.assertEqual([tuple(x.values()) for x in rows],
+                         [("s1", "difficult", "1", "6.3"), ("s1", "stalled", "2", "24.0"),
+                          ("s2", "no_pickup_scan", "1", "50.0")])
+        self.assert_right_aligned(lines, OPEN_COLUMNS[2:])
+        lines, rows = split_table(carriers, CARRIER_COLUMNS)
+        # by shop, then most shipments; a carrier without shipments has no rate
+        self.assertEqual([tuple(x.values()) for x in rows],
+                         [("s1", "顺丰", "150", "1", "0.7%"), ("s1", "中通", "100", "4", "4.0%"),
+                          ("s1", "极兔", "0", "1", "-"), ("s2", "圆通", "7", "0", "0.0%")])
+        self.assert_right_aligned(lines, CARRIER_COLUMNS[2:])
+        self.assertEqual(median, "median time to resolve: s1 6.0 h (4 resolved), "
+                                 "s2 1.5 h (3 resolved)")
+
+    def assert_right_aligned(self, lines, names):
+        """Right-aligned cells end where their header ends, in terminal columns (CJK = 2)."""
+        header = lines[0]
+        for name in names:
+            end = width(header[:header.index(name) + len(name)])
+            for line in lines[1:]:
+                w = i = 0
+                while i < len(line) and w < end:
+                    w += width(line[i])
+                    i += 1
+                self.assertEqual(w, end, f"{name} in {line!r}")
+                self.assertNotEqual(line[i - 1], " ", f"{name} not aligned in {line!r}")
+                self.assertIn(line[i:i + 1], ("", " "), f"{name} not aligned in {line!r}")
+
+    def test_json_document(self):
+        self.fixtures()
+        doc = self.json()
+        self.assertEqual(doc, {
+            "kind": "logistics",
+            "days": [
+                {"shop": "s1", "day": "2026-11-10", "shipped": 120, "anomalies": 5,
+                 "resolved": 2, "overdue_shipping": 1,
+                 "anomalies_by_kind": {"difficult": 2, "stalled": 3}},
+                {"shop": "s1", "day": "2026-11-11", "shipped": 80, "anomalies": 1,
+                 "resolved": 3, "overdue_shipping": 0,
+                 "anomalies_by_kind": {"signed_by_other": 1}},
+                {"shop": "s2", "day": "2026-11-10", "shipped": 7, "anomalies": 0,
+                 "resolved": 0, "overdue_shipping": 2, "anomalies_by_kind": {}}],
+            "open": [
+                {"shop": "s1", "kind": "difficult", "count": 1, "oldest_hours": 6.3},
+                {"shop": "s1", "kind": "stalled", "count": 2, "oldest_hours": 24.0},
+                {"shop": "s2", "kind": "no_pickup_scan", "count": 1, "oldest_hours": 50.0}],
+            "carriers": [
+                {"shop": "s1", "carrier": "顺丰", "shipments": 150, "anomalies": 1,
+                 "rate": doc["carriers"][0]["rate"]},
+                {"shop": "s1", "carrier": "中通", "shipments": 100, "anomalies": 4, "rate": 0.04},
+                {"shop": "s1", "carrier": "极兔", "shipments": 0, "anomalies": 1, "rate": None},
+                {"shop": "s2", "carrier": "圆通", "shipments": 7, "anomalies": 0, "rate": 0.0}],
+            "median_resolve_hours": {"s1": 6.0, "s2": 1.5}})
+        self.assertAlmostEqual(doc["carriers"][0]["rate"], 1 / 150, places=5)
+
+    def test_ages_on_the_wall_clock_without_kefu_clock(self):
+        now = int(time.time() * 1000)
+        self.r.zadd("kefu:lg:open:{s1}", {"o1:lost": now - 5 * H, "o2:lost": now - 2 * H})
+        doc = self.json()
+        self.assertEqual(len(doc["open"]), 1)
+        self.assertEqual(doc["open"][0]["count"], 2)
+        self.assertAlmostEqual(doc["open"][0]["oldest_hours"], 5.0, delta=0.11)
+        self.assertEqual(doc["days"], [])
+        # a simulated clock wins, even when it is behind the wall clock
+        self.r.set("kefu:clock", str(now - 3 * H))
+        self.assertEqual(self.json()["open"][0]["oldest_hours"], 2.0)
+
+    def test_shop_filters_every_part_and_days_filter_the_day_table(self):
+        self.fixtures()
+        self.r.hset("kefu:stats:lg:{s10}:20261110", mapping={"shipped": 1})
+        self.r.hset("kefu:stats:lgc:{s10}", mapping={"中通:shipments": 1})
+        doc = self.json("--shop", "s2")
+        self.assertEqual([(x["shop"], x["day"]) for x in doc["days"]], [("s2", "2026-11-10")])
+        self.assertEqual([x["shop"] for x in doc["open"]], ["s2"])
+        self.assertEqual([x["carrier"] for x in doc["carriers"]], ["圆通"])
+        self.assertEqual(doc["median_resolve_hours"], {"s2": 1.5})
+        doc = self.json("--from", "2026-11-11", "--to", "2026-11-11")
+        self.assertEqual([(x["shop"], x["day"]) for x in doc["days"]], [("s1", "2026-11-11")])
+        self.assertEqual(len(doc["open"]), 3)  # the current state is not by day
+        self.assertEqual(len(doc["carriers"]), 5)
+        days, *_ = self.sections("--shop", "s1", "--to", "2026-11-10")
+        lines, rows = split_table(days, DAY_COLUMNS, free_last=True)
+        self.assertEqual(len(rows), 1)  # one row, no total
+
+    def test_no_data_says_so_and_partial_data_names_the_empty_parts(self):
+        self.assertEqual(self.report().stdout, "no logistics data\n")
+        self.assertEqual(self.json(), {"kind": "logistics", "days": [], "open": [],
+                                       "carriers": [], "median_resolve_hours": {}})
+        self.r.set("kefu:clock", str(CLOCK))  # a clock alone is no data
+        self.r.hset("kefu:stats:pay:{s1}:20261110", mapping={"orders": 5})
+        self.assertEqual(self.report().stdout, "no logistics data\n")
+        self.r.hset("kefu:stats:lgc:{s1}", mapping={"中通:shipments": 3})
+        days, open_, carriers, median = self.sections()
+        self.assertEqual(days, "no daily counts")
+        self.assertEqual(open_, "no open anomalies")
+        self.assertIn("中通", carriers)
+        self.assertEqual(median, "median time to resolve: -")
+
+    def test_malformed_data_is_skipped_with_a_note(self):
+        self.fixtures()
+        self.r.hset("kefu:stats:lg:{s1}:20261110", mapping={"shipped": "many", "future": 3})
+        self.r.hset("kefu:stats:lg:{s1}:2026111", mapping={"shipped": 1000})  # not a day
+        self.r.zadd("kefu:lg:open:{s1}", {"nokind": CLOCK, "o9:": CLOCK, ":stalled": CLOCK})
+        self.r.set("kefu:lg:open:{s3}", "not a zset")
+        self.r.hset("kefu:stats:lgc:{s1}", mapping={":shipments": 5, "圆通:shipments": "x",
+                                                    "圆通:whatever": 1})
+        self.r.rpush("kefu:lg:resolve:{s1}", "soon", -5)
+        r = self.report("--json")
+        doc = json.loads(r.stdout)
+        self.assertEqual(doc["days"][0]["shipped"], 0)   # "many" is not a count
+        self.assertEqual(doc["days"][0]["anomalies"], 5)  # the rest of the hash counts
+        self.assertNotIn("future", doc["days"][0])
+        self.assertEqual(len(doc["days"]), 3)
+        self.assertEqual([(x["shop"], x["kind"], x["count"]) for x in doc["open"]],
+                         [("s1", "difficult", 1), ("s1", "stalled", 2),
+                          ("s2", "no_pickup_scan", 1)])
+        self.assertEqual([x["carrier"] for x in doc["carriers"] if x["shop"] == "s1"],
+                         ["顺丰", "中通", "极兔"])
+        self.assertEqual(doc["median_resolve_hours"]["s1"], 6.0)
+        err = r.stderr
+        self.assertIn("skipped 1 key not of the form kefu:stats:lg:{SHOP}:YYYYMMDD", err)
+        self.assertIn("kefu:lg:open:{s1}: 3 members not <order_id>:<kind>", err)
+        self.assertIn("skipped kefu:lg:open:{s3}", err)
+        self.assertIn("without a usable carrier", err)
+        self.assertIn("'x' is not a count", err)
+        self.assertIn("kefu:lg:resolve:{s1}: 2 values not a time in ms", err)
+        self.r.set("kefu:clock", "yesterday")
+        r = self.report("--json")
+        self.assertIn("kefu:clock: 'yesterday' is not a time", r.stderr)
+        self.assertGreater(json.loads(r.stdout)["open"][0]["oldest_hours"], 1000)
+
+    def test_large_sets_are_read_in_batches(self):
+        pipe = self.r.pipeline(transaction=False)
+        kinds = ["stalled", "lost", "difficult"]
+        for i in range(2500):
+            pipe.zadd("kefu:lg:open:{s1}", {f"o{i}:{kinds[i % 3]}": CLOCK - (i + 1) * 60000})
+        pipe.rpush("kefu:lg:resolve:{s1}", *[i * 60000 for i in range(1, 10002)])
+        pipe.set("kefu:clock", str(CLOCK))
+        pipe.execute()
+        doc = self.json()
+        self.assertEqual({x["kind"]: x["count"] for x in doc["open"]},
+                         {"stalled": 834, "lost": 833, "difficult": 833})
+        oldest = {x["kind"]: x["oldest_hours"] for x in doc["open"]}
+        self.assertEqual(oldest["stalled"], 41.7)    # i = 2499: 2500 min
+        self.assertEqual(oldest["lost"], 41.6)       # i = 2497: 2498 min
+        # the newest 10000 of the list (the worker caps it there): 1..10000 min
+        self.assertEqual(doc["median_resolve_hours"]["s1"], round(5000.5 / 60, 1))
 
 
 class ReportRedisDownTest(unittest.TestCase):

@@ -11,6 +11,9 @@ from kefu_harness import BIN, Stack
 
 KEFUCTL = os.path.join(BIN, "kefuctl")
 START = datetime.fromisoformat("2026-11-10T00:00:00+08:00")
+LOGISTICS = {"order.shipped", "logistics.scan", "order.confirmed", "logistics.area_delay"}
+TOPICS = {"shop.config", "order.created", "order.paid", "order.closed", "buyer.optout",
+          "sys.clock"} | LOGISTICS
 
 
 def sim(*args, check=True):
@@ -45,8 +48,7 @@ class SimOutputTest(unittest.TestCase):
         times = [ts(e["occurred_at"]) for e in evs]
         self.assertEqual(times, sorted(times))
         for e in evs:
-            self.assertIn(e["topic"], {"shop.config", "order.created", "order.paid",
-                                       "order.closed", "buyer.optout", "sys.clock"})
+            self.assertIn(e["topic"], TOPICS)
             self.assertEqual("shop_id" in e, e["topic"] != "sys.clock", e)
         # per shop: shop.config first, then the history (paid, in the past), then the clock
         first_tick = next(i for i, e in enumerate(evs) if e["topic"] == "sys.clock")
@@ -67,9 +69,14 @@ class SimOutputTest(unittest.TestCase):
         self.assertEqual(ticks[-1], START + timedelta(hours=29))
         self.assertTrue(all(b - a == timedelta(minutes=7) for a, b in zip(ticks, ticks[1:-1])))
         self.assertEqual(evs[-1]["topic"], "sys.clock")
-        self.assertRegex(err, r"^sim: %d events \(\d+ orders, \d+ paid, \d+ closed, %d clock "
-                              r"ticks\) for 2 shop\(s\) over 1 day\(s\), seed 1\n$"
-                         % (len(evs), len(ticks)))
+        count = collections.Counter(e["topic"] for e in evs)
+        self.assertGreater(count["order.shipped"], 0)
+        self.assertRegex(err, r"^sim: %d events \(%d orders, %d paid, %d closed, %d shipped, "
+                              r"%d scans, %d clock ticks\) for 2 shop\(s\) over 1 day\(s\), "
+                              r"seed 1\n$"
+                         % (len(evs), count["order.created"], count["order.paid"],
+                            count["order.closed"], count["order.shipped"],
+                            count["logistics.scan"], len(ticks)))
 
     def test_no_history_and_tail_zero(self):
         evs, _ = events("--no-history", "--orders", "50", "--tail", "0")
@@ -144,6 +151,213 @@ class SimRatesTest(unittest.TestCase):
         self.check_run(True)
 
 
+# kuaidi100 codes (DOMAIN §2)
+KNOWN_STATES = {0, 1, 2, 3, 4, 5, 6, 7, 14, 101, 102, 103, 1001, 1002, 1003, 501, 301, 302, 303,
+                304, 401, 201, 202, 203, 204, 205, 206, 207, 208, 209, 210}
+TRANSIT = {1001, 1002, 1003}
+SIGNED = {301, 303, 304}
+CARRIERS = {"中通": ("ZT", 25), "圆通": ("YT", 20), "韵达": ("YD", 15), "申通": ("ST", 10),
+            "极兔": ("JT", 10), "顺丰": ("SF", 12), "邮政": ("EMS", 8)}
+REMOTE = {"新疆", "西藏", "青海", "内蒙古", "甘肃", "宁夏", "海南"}
+
+
+class SimLogisticsTest(unittest.TestCase):
+    """--orders 3000 --days 2 with a 10-day tail: shipments, scans and confirmations of the
+    paid orders, at the rates of the brief, consistent with the orders."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.args = ["--orders", "3000", "--days", "2", "--tail", "240"]
+        cls.evs, cls.err = events(*cls.args)
+        cls.end = START + timedelta(days=2, hours=240)
+        cls.pos = {e["event_id"]: i for i, e in enumerate(cls.evs)}
+        cls.created = {e["order_id"]: e for e in cls.evs if e["topic"] == "order.created"}
+        cls.paid = {e["order_id"]: e for e in cls.evs if e["topic"] == "order.paid"}
+        cls.shipped = {}
+        for e in cls.evs:
+            if e["topic"] == "order.shipped":
+                assert e["tracking_no"] not in cls.shipped, e  # unique tracking numbers
+                cls.shipped[e["tracking_no"]] = e
+        cls.scans = collections.defaultdict(list)  # in output order
+        for e in cls.evs:
+            if e["topic"] == "logistics.scan":
+                cls.scans[e["tracking_no"]].append(e)
+
+    def history(self, oid):
+        return ts(self.created[oid]["created_at"]) < START
+
+    def track(self, tn):
+        """A shipment's distinct scans as they happened: [(at, state)] sorted by time."""
+        return sorted({(ts(s["at"]), s["state"]) for s in self.scans.get(tn, [])})
+
+    def test_orders_and_payments_are_the_same_without_logistics(self):
+        small = ["--shops", "2", "--orders", "150", "--seed", "5"]
+        with_lg = sim(*small).stdout.decode().splitlines()
+        without = sim(*small, "--no-logistics").stdout.decode().splitlines()
+        self.assertEqual([l for l in with_lg if json.loads(l)["topic"] not in LOGISTICS],
+                         without)
+        self.assertGreater(len(with_lg) - len(without), 1000)
+
+    def test_every_paid_order_ships_once_after_payment(self):
+        orders = {}
+        for tn, e in self.shipped.items():
+            oid = e["order_id"]
+            self.assertNotIn(oid, orders, "shipped twice")
+            orders[oid] = e
+            self.assertIn(oid, self.paid, "shipped but not paid")
+            self.assertFalse(self.history(oid), "a history order shipped")
+            p, o = self.paid[oid], self.created[oid]
+            self.assertLess(self.pos[p["event_id"]], self.pos[e["event_id"]])
+            self.assertEqual(e["occurred_at"], e["shipped_at"])
+            self.assertEqual(ts(e["promised_ship_by"]), ts(p["at"]) + timedelta(hours=48))
+            after = ts(e["shipped_at"]) - ts(p["at"])
+            self.assertTrue(timedelta(hours=4) <= after <= timedelta(hours=70), e)
+            self.assertTrue(after <= timedelta(hours=40) or after >= timedelta(hours=50), e)
+            self.assertEqual(e["buyer_id"], o["buyer"]["buyer_id"])
+            self.assertEqual((e["to_city"], e["to_province"]),
+                             (o["buyer"]["city"], o["buyer"]["province"]))
+            prefix = CARRIERS[e["carrier"]][0]
+            self.assertRegex(e["tracking_no"], r"^%s\d{13}$" % prefix)
+        # every paid order of the two days ships (the tail is long enough for the late ones)
+        want = {oid for oid in self.paid if not self.history(oid)}
+        self.assertEqual(set(orders), want)
+        n = len(self.shipped)
+        late = sum(ts(e["shipped_at"]) > ts(e["promised_ship_by"]) for e in self.shipped.values())
+        self.assertTrue(0.015 <= late / n <= 0.05, late)
+        carriers = collections.Counter(e["carrier"] for e in self.shipped.values())
+        for name, (_, pct) in CARRIERS.items():
+            self.assertAlmostEqual(carriers[name] / n, pct / 100, delta=0.025, msg=name)
+        remote = sum(e["to_province"] in REMOTE for e in self.shipped.values())
+        self.assertTrue(0.02 <= remote / n <= 0.12, remote)
+        self.assertRegex(self.err, r" %d shipped, %d scans, " % (
+            n, sum(len(v) for v in self.scans.values())))
+
+    def test_scans_follow_their_shipment(self):
+        total = no_order = twice = late = 0
+        for tn, scans in self.scans.items():
+            self.assertIn(tn, self.shipped, "a scan of no shipment")
+            sh = self.shipped[tn]
+            seen = collections.Counter()
+            for s in scans:
+                total += 1
+                self.assertLess(self.pos[sh["event_id"]], self.pos[s["event_id"]])
+                self.assertEqual(s["carrier"], sh["carrier"])
+                self.assertIn(s["state"], KNOWN_STATES)
+                self.assertTrue(s["city"] and re.search(r"[\u4e00-\u9fff]", s["description"]), s)
+                self.assertGreater(ts(s["at"]), ts(sh["shipped_at"]))
+                self.assertGreaterEqual(ts(s["occurred_at"]), ts(s["at"]))
+                if "order_id" in s:
+                    self.assertEqual(s["order_id"], sh["order_id"])
+                else:
+                    no_order += 1
+                content = json.dumps({k: v for k, v in s.items() if k != "event_id"},
+                                     sort_keys=True)
+                seen[content] += 1
+                twice += seen[content] == 2
+                if s["occurred_at"] != s["at"]:
+                    # published late: right after the scan that happened when it is published
+                    late += 1
+                    i = scans.index(s)
+                    self.assertTrue(any(x["at"] == s["occurred_at"] for x in scans[:i]), s)
+            track = self.track(tn)
+            self.assertEqual(track[0][1], 103, tn)  # the pickup scan comes first
+            pickup = track[0][0] - ts(sh["shipped_at"])
+            self.assertTrue(timedelta(hours=1) <= pickup <= timedelta(hours=8), tn)
+            self.assertIn(1001, [st for _, st in track], tn)  # every parcel reaches the city
+        self.assertTrue(0.17 <= no_order / total <= 0.23, no_order / total)
+        self.assertTrue(0.005 <= twice / total <= 0.015, twice / total)
+        self.assertTrue(0.004 <= late / total <= 0.015, late / total)
+
+    def test_transit_times_and_remote_provinces(self):
+        near, remote = [], []
+        for tn, sh in self.shipped.items():
+            track = self.track(tn)
+            if not track:
+                continue
+            arrive = next(at for at, st in track if st == 1001)
+            stalled = any(b - a > timedelta(hours=48) for (a, x), (b, y) in zip(track, track[1:])
+                          if x in TRANSIT and y in TRANSIT)
+            if not stalled:
+                (remote if sh["to_province"] in REMOTE else near).append(
+                    (arrive - track[0][0]) / timedelta(hours=1))
+        self.assertTrue(remote and near)
+        self.assertLessEqual(max(near), 48.5)
+        self.assertTrue(all(72 <= h <= 120.5 for h in remote), remote)
+
+    def test_anomaly_rates(self):
+        picked = [tn for tn in self.shipped if tn in self.scans]
+        n = len(picked)
+        no_pickup = len(self.shipped) - n
+        self.assertTrue(0.004 <= no_pickup / len(self.shipped) <= 0.02, no_pickup)
+        has = collections.Counter()
+        stalled = 0
+        for tn in picked:
+            track = self.track(tn)
+            states = {st for _, st in track}
+            has.update(states)
+            if any(b - a > timedelta(hours=48) for (a, x), (b, y) in zip(track, track[1:])
+                   if x in TRANSIT and y in TRANSIT):
+                stalled += 1
+                gap = max(b - a for (a, x), (b, y) in zip(track, track[1:]))
+                self.assertLessEqual(gap, timedelta(hours=80))
+            if states & {204, 206}:  # difficult: then signed or returning
+                self.assertTrue(states & {301, 6}, track)
+            if 205 in states:  # not collected from the locker, then collected 2-4 days later
+                t205 = next(at for at, st in track if st == 205)
+                t304 = next(at for at, st in track if st == 304)
+                self.assertTrue(timedelta(days=2) <= t304 - t205 <= timedelta(days=4))
+            if 14 in states:
+                self.assertEqual(track[-1][1], 6, track)
+            self.assertTrue(states & (SIGNED | {6}), track)  # every parcel ends (long tail)
+        rate = {k: has[k] / n for k in has}
+        self.assertTrue(0.015 <= stalled / n <= 0.045, stalled / n)
+        self.assertTrue(0.004 <= (has[204] + has[206]) / n <= 0.02, rate)
+        self.assertTrue(0.004 <= rate[303] <= 0.02, rate)
+        self.assertTrue(0.001 <= rate[205] <= 0.012, rate)
+        self.assertTrue(0.001 <= rate[14] <= 0.012, rate)
+        self.assertTrue(0 < rate[207] <= 0.008, rate)
+        self.assertTrue(0 < rate[209] <= 0.006, rate)
+        self.assertTrue(0.6 <= rate[301] <= 0.8, rate)
+
+    def test_confirmations_come_1_to_7_days_after_signing(self):
+        confirmed = [e for e in self.evs if e["topic"] == "order.confirmed"]
+        by_order = {e["order_id"]: tn for tn, e in self.shipped.items()}
+        signed = 0
+        for tn in self.shipped:
+            track = self.track(tn)
+            if track and track[-1][1] in SIGNED:
+                signed += 1
+        self.assertGreater(len(confirmed), 0.9 * signed)
+        self.assertEqual(len({e["order_id"] for e in confirmed}), len(confirmed))
+        for e in confirmed:
+            self.assertEqual(e["at"], e["occurred_at"])
+            track = self.track(by_order[e["order_id"]])
+            self.assertIn(track[-1][1], SIGNED)
+            self.assertEqual(e["buyer_id"], self.shipped[by_order[e["order_id"]]]["buyer_id"])
+            after = ts(e["at"]) - track[-1][0]
+            self.assertTrue(timedelta(days=1) <= after <= timedelta(days=7), e)
+
+    def test_one_area_delay_per_shop_on_the_first_day(self):
+        evs, _ = events("--shops", "3", "--orders", "20", "--days", "2")
+        delays = [e for e in evs if e["topic"] == "logistics.area_delay"]
+        self.assertEqual(sorted(e["shop_id"] for e in delays), ["s1", "s2", "s3"])
+        for e in delays:
+            self.assertEqual(ts(e["occurred_at"]), START + timedelta(hours=12))
+            self.assertEqual(ts(e["until"]), START + timedelta(days=2, hours=12))
+            self.assertEqual(e["reason"], "weather")
+            self.assertEqual(len(e["cities"]), 1)
+            self.assertEqual(e["cities"], delays[0]["cities"])
+
+    def test_nothing_after_the_last_tick_and_ids_do_not_depend_on_the_tail(self):
+        short, _ = events("--orders", "200", "--tail", "10")
+        long_ = {e["event_id"]: e for e in events("--orders", "200", "--tail", "100")[0]}
+        end = START + timedelta(hours=34)
+        self.assertTrue(all(ts(e["occurred_at"]) <= end for e in short))
+        self.assertTrue(any(e["topic"] == "logistics.scan" for e in short))
+        for e in short:
+            self.assertEqual(long_[e["event_id"]], e)
+
+
 class SimOptionsTest(unittest.TestCase):
     def test_bad_values_are_usage_errors_naming_the_option(self):
         for args, name in [(["--shops", "0"], "--shops"), (["--days", "x"], "--days"),
@@ -161,12 +375,18 @@ class SimOptionsTest(unittest.TestCase):
 
 class SimIntoBrokerTest(unittest.TestCase):
     def test_broker_accepts_every_event(self):
-        # small, but with every topic and shape: history, promotion, flash sales, closings
-        # (the 72 h tail keeps them), opt-outs
-        args = ["--shops", "3", "--orders", "100", "--tick", "60", "--promo-days", "1"]
-        topics = {e["topic"] for e in events(*args)[0]}
-        self.assertEqual(topics, {"shop.config", "order.created", "order.paid", "order.closed",
-                                  "buyer.optout", "sys.clock"})
+        # small, but with every topic and shape: history, promotion, flash sales, closings,
+        # opt-outs, shipments, scans of every kind (late ones, twice sent ones, ones without
+        # order_id), confirmations (the 10-day tail keeps them), the area delays
+        args = ["--shops", "3", "--orders", "100", "--tick", "60", "--promo-days", "1",
+                "--tail", "240"]
+        evs = events(*args)[0]
+        topics = {e["topic"] for e in evs}
+        self.assertEqual(topics, TOPICS)
+        scans = [e for e in evs if e["topic"] == "logistics.scan"]
+        self.assertTrue(any("order_id" not in e for e in scans))
+        self.assertTrue(any(e["at"] != e["occurred_at"] for e in scans))
+        self.assertGreater(len({e["state"] for e in scans}), 8)
         with Stack() as stack:
             gen = subprocess.Popen([KEFUCTL, "sim", *args],
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
