@@ -56,7 +56,9 @@ function P.check(c, now)
   end
   local sk = sent_key(c)
   if call('HEXISTS', sk, c.reason .. ':' .. c.channel) == 1 then return 'same_reason' end
-  if c.order ~= '' and call('HGET', sk, 'last') == c.channel then return 'same_channel' end
+  if c.class == 'marketing' and c.order ~= '' and call('HGET', sk, 'last') == c.channel then
+    return 'same_channel' -- a follow-up reminder must change channel
+  end
   local day = yyyymmdd(now, c.offset)
   local h = call('HMGET', cap_key(c, day), 'n', 'msms', 'phone')
   local n, msms, phone = tonumber(h[1] or '0'), tonumber(h[2] or '0'), tonumber(h[3] or '0')

@@ -114,9 +114,11 @@ local function run_event(handlers)
     parts[1] = p
   end
   local status
-  if p >= 0 and EVID ~= '' and
-      not call('SET', 'kefu:dedup:' .. G .. ':' .. EVID, fmt_int(SEQ), 'NX', 'EX', DEDUP_TTL) then
+  local dk = 'kefu:dedup:' .. G .. ':' .. EVID
+  if EVID ~= '' and p >= 0 and not call('SET', dk, fmt_int(SEQ), 'NX', 'EX', DEDUP_TTL) then
     status = 'duplicate'
+  elseif EVID ~= '' and p == -2 and call('HSETNX', dk .. ':b', MASK, fmt_int(SEQ)) == 0 then
+    status = 'duplicate' -- a broadcast event: once per partition set
   elseif TOPIC == 'shop.config' then
     status = shop_config()
     local h = handlers[TOPIC]
@@ -125,6 +127,7 @@ local function run_event(handlers)
     local h = handlers[TOPIC]
     status = h and h(p, A) or 'ignored'
   end
+  if p == -2 and EVID ~= '' then call('EXPIRE', dk .. ':b', DEDUP_TTL) end
   for _, q in ipairs(parts) do ckpt_set(q, SEQ) end
   return reply(status, p)
 end

@@ -312,6 +312,25 @@ heartbeat_ms = 300
         h = self.redis().hgetall(f"kefu:stats:pay:{{{shop}}}:{yyyymmdd}")
         return {k.decode("utf-8"): int(v) for k, v in h.items()}
 
+    def lg_stats(self, shop, yyyymmdd):
+        """The hash kefu:stats:lg:{shop}:yyyymmdd (kefu-logistics results) as {field: int}."""
+        h = self.redis().hgetall(f"kefu:stats:lg:{{{shop}}}:{yyyymmdd}")
+        return {k.decode("utf-8"): int(v) for k, v in h.items()}
+
+    def lg_open(self, shop):
+        """The ZSET kefu:lg:open:{shop} (open logistics anomalies) as {member: score}."""
+        z = self.redis().zrange(f"kefu:lg:open:{{{shop}}}", 0, -1, withscores=True)
+        return {m.decode("utf-8"): int(sc) for m, sc in z}
+
+    def worker_stats(self, group):
+        """The hash kefu:stats:worker:<group> (a worker's counters) as {field: int}."""
+        h = self.redis().hgetall(f"kefu:stats:worker:{group}")
+        return {k.decode("utf-8"): int(v) for k, v in h.items()}
+
+    def hash(self, key):
+        """Any Redis hash as {str: str}."""
+        return {k.decode("utf-8"): v.decode("utf-8") for k, v in self.redis().hgetall(key).items()}
+
 
 def metric(text, name, **labels):
     """The value of one Prometheus sample, or None."""

@@ -228,7 +228,7 @@ typedef struct {
 
 typedef enum {
     S_EV_CONFIG, S_EV_CREATED, S_EV_PAID, S_EV_CLOSED, S_EV_OPTOUT, S_EV_SHIPPED, S_EV_SCAN,
-    S_EV_CONFIRMED, S_EV_AREA_DELAY, S_EV_CLOCK
+    S_EV_CONFIRMED, S_EV_AREA_DELAY, S_EV_HISTORY_CONFIRMED, S_EV_CLOCK
 } s_type_t;
 
 #define S_SCAN_NO_ORDER 0x01 /* flags: the scan leaves order_id out */
@@ -820,9 +820,13 @@ static void s_gen_logistics(s_sim_t *sim, uint16_t shop, size_t first)
 {
     s_rng_t r = s_stream((uint64_t)sim->o.seed, S_TAG_ORIGIN, shop, 0);
     unsigned origin = s_place_find(S_PICK(&r, s_origins));
-    for (size_t i = first; i < sim->norders; i++)
-        if (!sim->orders[i].history && sim->orders[i].outcome == S_PAID)
-            s_gen_shipment(sim, &sim->orders[i], origin);
+    for (size_t i = first; i < sim->norders; i++) {
+        s_order_t *o = &sim->orders[i];
+        if (o->history) /* the history's orders were delivered and confirmed long ago */
+            s_push_lg(sim, S_EV_HISTORY_CONFIRMED, o->end + 5 * S_DAY_MS, o->shop, (uint32_t)i);
+        else if (o->outcome == S_PAID)
+            s_gen_shipment(sim, o, origin);
+    }
     r = s_stream((uint64_t)sim->o.seed, S_TAG_AREA, 0, 0);
     s_push_lg(sim, S_EV_AREA_DELAY, sim->o.start + 12 * S_HOUR_MS, shop,
               s_place_find(S_PICK(&r, s_big_cities)));
@@ -1102,6 +1106,18 @@ static void s_render_confirmed(const s_sim_t *sim, const s_ev_t *ev, json_t *o)
     s_set_time(o, "at", ev->t);
 }
 
+/* A history order's confirmation: ref is the order itself (it has no shipment here). */
+static void s_render_history_confirmed(const s_sim_t *sim, const s_ev_t *ev, json_t *o)
+{
+    const s_order_t *ord = &sim->orders[ev->ref];
+    char buf[64];
+    s_order_id(ord, buf, sizeof(buf));
+    s_set_str(o, "order_id", buf);
+    s_buyer_id(ord->shop, ord->buyer, buf, sizeof(buf));
+    s_set_str(o, "buyer_id", buf);
+    s_set_time(o, "at", ev->t);
+}
+
 static void s_render_area_delay(const s_sim_t *sim, const s_ev_t *ev, json_t *o)
 {
     json_t *cities = json_array();
@@ -1126,6 +1142,7 @@ static const struct {
     [S_EV_SHIPPED] = {"order.shipped", s_render_shipped},
     [S_EV_SCAN] = {"logistics.scan", s_render_scan},
     [S_EV_CONFIRMED] = {"order.confirmed", s_render_confirmed},
+    [S_EV_HISTORY_CONFIRMED] = {"order.confirmed", s_render_history_confirmed},
     [S_EV_AREA_DELAY] = {"logistics.area_delay", s_render_area_delay},
     [S_EV_CLOCK] = {"sys.clock", s_render_clock},
 };

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kf_clock.h"
 #include "kf_log.h"
 #include "kf_tmpl.h"
 #include "kf_util.h"
@@ -67,10 +68,15 @@ static const kf_shop_t *s_common(kf_worker_t *w, const kf_env_t *env, kf_call_t 
     kf_call_argi(call, "off", shop->offset);
     kf_call_argi(call, "cph", shop->cap_phone_daily);
     kf_call_arg(call, "shopname", shop->name);
-    const char *agent = "";
-    if (shop->cfg && shop->cfg->n_agents > 0 && order_id)
-        agent = shop->cfg->agents[(size_t)kf_worker_partition(order_id) % shop->cfg->n_agents];
-    kf_call_arg(call, "agent", agent ? agent : "");
+    size_t len = 1; /* the agents on duty, one per line: the Lua step picks one per order */
+    for (size_t i = 0; shop->cfg && i < shop->cfg->n_agents; i++)
+        len += strlen(shop->cfg->agents[i]) + 1;
+    char *agents = kf_xmalloc(len), *p = agents;
+    *p = '\0';
+    for (size_t i = 0; shop->cfg && i < shop->cfg->n_agents; i++)
+        p += sprintf(p, "%s\n", shop->cfg->agents[i]);
+    kf_call_arg(call, "agents", agents);
+    free(agents);
     return shop;
 }
 
@@ -204,7 +210,9 @@ int lg_on_area_delay(kf_worker_t *w, const kf_env_t *env, kf_call_t *call, void 
     kf_call_arg(call, "cities", cities);
     free(cities);
     kf_call_argi(call, "until", ad->until);
-    kf_call_argi(call, "at", env->occurred_at);
+    /* the notice goes out now: on the simulated clock, the clock's now */
+    int64_t now = kf_clock_now();
+    kf_call_argi(call, "at", now > 0 ? now : env->occurred_at);
     kf_call_arg(call, "tpl", lg_template(shop, "area_delay"));
     return KF_OK;
 }

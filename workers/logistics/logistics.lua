@@ -17,10 +17,21 @@ local function n(v) return tonumber(v) or 0 end
 -- The shipment's fields (false when absent).
 local FIELDS = {'lg_st', 'lg_at', 'lg_code', 'lg_city', 'tracking', 'carrier', 'buyer',
                 'to_city', 'to_province', 'bname', 'item', 'created', 'lg_promised'}
+-- The agent on duty for an order: one of the shop's agents (one per line), by a hash of the
+-- order id, so every step picks the same one.
+local function agent_for(order, agents)
+  local list = {}
+  for a in string.gmatch(agents or '', '[^\n]+') do list[#list + 1] = a end
+  if #list == 0 then return '' end
+  local h = 0
+  for i = 1, #order do h = (h * 31 + string.byte(order, i)) % 2147483647 end
+  return list[h % #list + 1]
+end
+
 local function load(A)
   local v = call('HMGET', A.okey, unpack(FIELDS))
   local o = {okey = A.okey, shop = A.shop, order = A.order, off = n(A.off), cph = n(A.cph),
-             agent = A.agent, shopname = A.shopname}
+             agents = A.agents, agent = agent_for(A.order, A.agents), shopname = A.shopname}
   for i, f in ipairs(FIELDS) do o[f] = v[i] end
   return o
 end
@@ -113,7 +124,7 @@ end
 
 local function timer(p, o, w, due, extra)
   local t = {w = w, okey = o.okey, shop = o.shop, order = o.order, off = o.off, cph = o.cph,
-             agent = o.agent, shopname = o.shopname}
+             agents = o.agents, shopname = o.shopname}
   for k, v in pairs(extra or {}) do t[k] = v end
   S.add(p, tid(o, w), due, t)
 end
@@ -130,10 +141,11 @@ local function finish(p, o, now)
   call('HSET', o.okey, 'lg_st', 'ended')
 end
 
+-- A remote destination: the province, or a province named in the last scan's city.
 local function remote(o)
-  local prov = o.to_province or ''
+  local prov, city = o.to_province or '', o.lg_city or ''
   for _, r in ipairs(REMOTE) do
-    if string.find(prov, r, 1, true) == 1 then return true end
+    if string.find(prov, r, 1, true) == 1 or string.find(city, r, 1, true) then return true end
   end
   return false
 end
@@ -181,6 +193,7 @@ H['order.shipped'] = function(p, A)
   call('EXPIRE', tk, TTL)
   cancel(p, o, {'ship_warn', 'ship_due'})
   resolve(o, {'overdue_shipping'}, at)
+  call('SADD', 'kefu:lg:moving:{' .. o.shop .. '}:' .. p, o.order) -- open until it ends
   K.count(skey(o, at), 'shipped', 1, STATS_TTL)
   K.count('kefu:stats:lgc:{' .. o.shop .. '}', A.carrier .. ':shipments', 1)
   timer(p, o, 'pickup_warn', at + 24 * HOUR)
@@ -271,7 +284,8 @@ H['logistics.area_delay'] = function(p, A)
     if owned(q) then
       for _, order in ipairs(call('SMEMBERS', 'kefu:lg:moving:{' .. A.shop .. '}:' .. q)) do
         local o = load({okey = 'kefu:order:{' .. A.shop .. '}:' .. order, shop = A.shop,
-                        order = order, off = A.off, cph = A.cph, agent = '', shopname = A.shopname})
+                        order = order, off = A.off, cph = A.cph, agents = A.agents,
+                        shopname = A.shopname})
         local city = o.lg_city or o.to_city
         if city and cities[city] then contact(o, 'area_delay', n(A.at), A.tpl) end
       end
@@ -307,7 +321,10 @@ local function fire(p, id_, due, t)
     task(o, 'lost', 'high', now, now + DAY)
     return contact(o, 'lost', now, t.tpl)
   end
-  if w == 'locker' then return contact(o, 'uncollected', now, t.tpl) end
+  if w == 'locker' then
+    open(o, 'uncollected', now)
+    return contact(o, 'uncollected', now, t.tpl)
+  end
   if w == 'diff_esc' then return alert(o, 'difficult', 'high', now) end
 end
 
