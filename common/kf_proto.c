@@ -115,10 +115,6 @@ static const s_required_t s_required[] = {
     {"sys.heartbeat", {"daemon"}},
 };
 
-/* kuaidi100 state codes of DOMAIN.md §2 (groups and sub-states). */
-static const int s_scan_codes[] = {0,   1,   2,   3,   4,   5,   6,   7,   14,  101, 102,
-                                   103, 1001, 1002, 1003, 501, 301, 302, 303, 304, 401, 201,
-                                   202, 203, 204, 205, 206, 207, 208, 209, 210};
 
 static bool s_present(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
 {
@@ -268,12 +264,10 @@ static kf_reject_t s_check_message(const ProtobufCMessage *m, int depth, char *e
     return KF_REJ_NONE;
 }
 
+/* kuaidi100 state codes of DOMAIN.md §2: the TrackState enum of the contract. */
 static bool s_scan_code_known(int code)
 {
-    for (size_t i = 0; i < KF_ARRAY_LEN(s_scan_codes); i++)
-        if (s_scan_codes[i] == code)
-            return true;
-    return false;
+    return protobuf_c_enum_descriptor_get_value(&kefu__v1__track_state__descriptor, code) != NULL;
 }
 
 static kf_reject_t s_check_required(const kf_env_t *env, const ProtobufCMessage *payload,
