@@ -1001,3 +1001,27 @@ const kf_shop_t *kf_worker_shop(kf_worker_t *self, const char *shop_id)
 {
     return kf_shops_get(self->shops, shop_id);
 }
+
+int kf_worker_main(const char *daemon, const kf_worker_def_t *def, int argc, char **argv)
+{
+    kf_conf_t conf = {0};
+    kf_worker_conf_t wconf = {0};
+    kf_cfg_opt_t opts[KF_WORKER_NOPTS];
+    kf_worker_opts(def->group, 0, opts);
+    kf_cfg_table_t extra[] = {{opts, KF_WORKER_NOPTS, &wconf}};
+    int code = 0;
+    kf_daemon_t *d = kf_daemon_new(daemon, argc, argv, &conf, extra, 1, &code);
+    if (!d)
+        return code;
+    char err[512];
+    kf_worker_t *w = kf_worker_new(d, &conf, &wconf, def, err, sizeof(err));
+    if (!w) {
+        kf_log_err("cannot start: %s", err);
+        code = 1;
+    } else {
+        code = kf_daemon_run(d);
+    }
+    kf_worker_destroy(&w);
+    kf_daemon_destroy(&d);
+    return code;
+}

@@ -72,6 +72,10 @@ typedef struct {
     void *arg;           /* passed to handlers */
 } kf_worker_def_t;
 
+/* A worker daemon's whole main(): argv and config (the shared sections plus [<group>] with
+ * the keys of kf_worker_opts), the runtime, the loop. Returns the exit status. */
+int kf_worker_main(const char *daemon, const kf_worker_def_t *def, int argc, char **argv);
+
 /* Starts the runtime on the daemon's loop: Redis, bus, heartbeat, catch-up. */
 kf_worker_t *kf_worker_new(kf_daemon_t *d, const kf_conf_t *conf, const kf_worker_conf_t *wconf,
                            const kf_worker_def_t *def, char *err, size_t errlen);

@@ -6,7 +6,10 @@
  * per-shop keys <prefix>{<shop_id>}), found with SCAN (never KEYS) and read with pipelined
  * commands. Adding a kind is one function and one line in s_kinds. The keys come from
  * outside this process: keys of another form, values that are not counters and keys of
- * the wrong type are skipped with a note on stderr, never trusted. */
+ * the wrong type are skipped with a note on stderr, never trusted.
+ *
+ * This file: the verb, the kinds, the shared SCAN / HGETALL helpers and payments; the
+ * logistics kind is in kefuctl_report_logistics.c, what they share in kefuctl_report.h. */
 #include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
@@ -15,19 +18,12 @@
 #include <string.h>
 
 #include "kefuctl.h"
+#include "kefuctl_report.h"
 #include "kf_util.h"
 
 #define S_SCAN_COUNT "1000"
 #define S_BATCH 256                          /* HGETALLs per pipeline round trip */
-#define S_MAX_COUNTER 1000000000000000LL     /* 10^15: above any real count or fen sum */
 #define S_DAY_MAX 99991231
-
-typedef struct {
-    const char *kind;
-    const char *shop; /* --shop, or NULL for every shop */
-    int from, to;     /* yyyymmdd, inclusive */
-    bool json;
-} s_opts_t;
 
 /* ------------------------------------------------------------------ days */
 
@@ -75,7 +71,7 @@ static int s_parse_day(const char *s, int *day)
     return s_parse_compact_day(compact, day);
 }
 
-static const char *s_fmt_day(int day, char *buf, size_t len)
+const char *kefuctl_report_fmt_day(int day, char *buf, size_t len)
 {
     snprintf(buf, len, "%04d-%02d-%02d", day / 10000, day / 100 % 100, day % 100);
     return buf;
@@ -83,24 +79,8 @@ static const char *s_fmt_day(int day, char *buf, size_t len)
 
 /* ------------------------------------------------------------------ finding the keys */
 
-/* One shop-day hash found by SCAN. */
-typedef struct {
-    char *key;
-    char *shop;
-    int day; /* yyyymmdd */
-} s_key_t;
-
-typedef struct {
-    const char *prefix; /* "kefu:stats:pay:" */
-    bool per_shop;      /* keys <prefix>{<shop>}, without a day (day 0) */
-    s_key_t *v;
-    size_t n, cap;
-    size_t malformed;
-    char *example; /* the first malformed key, made printable */
-} s_keys_t;
-
 /* A copy of s[0..n) with control bytes and invalid UTF-8 replaced by '?' (for messages). */
-static char *s_printable(const char *s, size_t n)
+char *kefuctl_report_printable(const char *s, size_t n)
 {
     char *out = kf_xstrndup(s, n);
     bool utf8 = kf_utf8_valid(s, n);
@@ -113,7 +93,7 @@ static char *s_printable(const char *s, size_t n)
 }
 
 /* true when s[0..n) is UTF-8 without control characters or braces (shop ids, reasons). */
-static bool s_clean(const char *s, size_t n)
+bool kefuctl_report_clean(const char *s, size_t n)
 {
     if (!kf_utf8_valid(s, n))
         return false;
@@ -141,19 +121,20 @@ static bool s_parse_key(const char *prefix, bool per_shop, const char *key, size
         return false;
     const char *s = key + plen + 1;
     size_t n = len - tail - plen - 1;
-    if (!s_clean(s, n))
+    if (!kefuctl_report_clean(s, n))
         return false;
     *shop = kf_xstrndup(s, n);
     return true;
 }
 
-static void s_keys_add(s_keys_t *k, const s_opts_t *o, const char *key, size_t len)
+static void s_keys_add(kefuctl_report_keys_t *k, const kefuctl_report_opts_t *o, const char *key,
+                       size_t len)
 {
     char *shop = NULL;
     int day = 0;
     if (!s_parse_key(k->prefix, k->per_shop, key, len, &shop, &day)) {
         if (k->malformed++ == 0)
-            k->example = s_printable(key, len);
+            k->example = kefuctl_report_printable(key, len);
         return;
     }
     if ((o->shop && strcmp(shop, o->shop) != 0) ||
@@ -165,10 +146,10 @@ static void s_keys_add(s_keys_t *k, const s_opts_t *o, const char *key, size_t l
         k->cap = k->cap ? k->cap * 2 : 64;
         k->v = kf_xrealloc(k->v, k->cap * sizeof(*k->v));
     }
-    k->v[k->n++] = (s_key_t){kf_xstrndup(key, len), shop, day};
+    k->v[k->n++] = (kefuctl_report_key_t){kf_xstrndup(key, len), shop, day};
 }
 
-static void s_keys_free(s_keys_t *k)
+void kefuctl_report_keys_free(kefuctl_report_keys_t *k)
 {
     for (size_t i = 0; i < k->n; i++) {
         free(k->v[i].key);
@@ -180,13 +161,13 @@ static void s_keys_free(s_keys_t *k)
 
 static int s_cmp_key(const void *a, const void *b)
 {
-    const s_key_t *x = a, *y = b;
+    const kefuctl_report_key_t *x = a, *y = b;
     int c = strcmp(x->shop, y->shop);
     return c ? c : (x->day > y->day) - (x->day < y->day);
 }
 
 /* Sorted by shop then day; SCAN may return a key more than once: keep one. */
-static void s_keys_sort(s_keys_t *k)
+static void s_keys_sort(kefuctl_report_keys_t *k)
 {
     size_t w = 0;
     if (k->n > 1) /* qsort(NULL, 0, ...) is undefined */
@@ -220,8 +201,8 @@ static char *s_scan_pattern(const char *prefix, bool per_shop, const char *shop)
 }
 
 /* One SCAN step; the next cursor into cursor (a 32-byte buffer). */
-static int s_scan_step(redisContext *c, const char *pattern, char *cursor, s_keys_t *k,
-                       const s_opts_t *o, char *err, size_t errlen)
+static int s_scan_step(redisContext *c, const char *pattern, char *cursor, kefuctl_report_keys_t *k,
+                       const kefuctl_report_opts_t *o, char *err, size_t errlen)
 {
     redisReply *r = redisCommand(c, "SCAN %s MATCH %s COUNT " S_SCAN_COUNT, cursor, pattern);
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
@@ -244,7 +225,8 @@ static int s_scan_step(redisContext *c, const char *pattern, char *cursor, s_key
 }
 
 /* Every key of the kind that passes --shop/--from/--to, sorted, without duplicates. */
-static int s_scan(redisContext *c, const s_opts_t *o, s_keys_t *k, char *err, size_t errlen)
+int kefuctl_report_scan(redisContext *c, const kefuctl_report_opts_t *o, kefuctl_report_keys_t *k,
+                        char *err, size_t errlen)
 {
     char *pattern = s_scan_pattern(k->prefix, k->per_shop, o->shop);
     char cursor[32] = "0";
@@ -269,13 +251,10 @@ static int s_scan(redisContext *c, const s_opts_t *o, s_keys_t *k, char *err, si
 
 /* ------------------------------------------------------------------ reading the hashes */
 
-/* Called once per key with its HGETALL reply (an array of field, value strings). */
-typedef void(s_hash_fn)(void *arg, size_t i, const s_key_t *key, const redisReply *fields);
-
 /* HGETALL of every key, S_BATCH per round trip; keys that are not hashes are skipped with
  * a note, empty ones (expired meanwhile) silently. */
-static int s_read_hashes(redisContext *c, const s_keys_t *k, s_hash_fn *fn, void *arg,
-                         char *err, size_t errlen)
+int kefuctl_report_read_hashes(redisContext *c, const kefuctl_report_keys_t *k,
+                               kefuctl_report_hash_fn *fn, void *arg, char *err, size_t errlen)
 {
     for (size_t b = 0; b < k->n; b += S_BATCH) {
         size_t end = b + S_BATCH < k->n ? b + S_BATCH : k->n;
@@ -299,15 +278,17 @@ static int s_read_hashes(redisContext *c, const s_keys_t *k, s_hash_fn *fn, void
     return KF_OK;
 }
 
-/* A counter value: a decimal integer in [0, S_MAX_COUNTER]; KF_ERR with a note otherwise. */
-static int s_counter(const s_key_t *key, const redisReply *f, const redisReply *v,
-                     long long *out)
+/* A counter value: a decimal integer in [0, REPORT_MAX_COUNTER]; KF_ERR with a note otherwise. */
+int kefuctl_report_counter(const kefuctl_report_key_t *key, const redisReply *f,
+                           const redisReply *v, long long *out)
 {
     if (f->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING &&
-        strlen(v->str) == v->len && kf_parse_ll(v->str, 0, S_MAX_COUNTER, out) == KF_OK)
+        strlen(v->str) == v->len && kf_parse_ll(v->str, 0, REPORT_MAX_COUNTER, out) == KF_OK)
         return KF_OK;
-    char *fp = f->type == REDIS_REPLY_STRING ? s_printable(f->str, f->len) : kf_xstrdup("?");
-    char *vp = v->type == REDIS_REPLY_STRING ? s_printable(v->str, v->len) : kf_xstrdup("?");
+    char *fp =
+        f->type == REDIS_REPLY_STRING ? kefuctl_report_printable(f->str, f->len) : kf_xstrdup("?");
+    char *vp =
+        v->type == REDIS_REPLY_STRING ? kefuctl_report_printable(v->str, v->len) : kf_xstrdup("?");
     fprintf(stderr, "kefuctl: %s field '%s': '%.40s' is not a count, ignored\n", key->key, fp,
             vp);
     free(fp);
@@ -315,7 +296,7 @@ static int s_counter(const s_key_t *key, const redisReply *f, const redisReply *
     return KF_ERR;
 }
 
-static long long s_add(long long a, long long b)
+long long kefuctl_report_add(long long a, long long b)
 {
     long long s;
     return __builtin_add_overflow(a, b, &s) ? LLONG_MAX : s;
@@ -323,40 +304,31 @@ static long long s_add(long long a, long long b)
 
 /* ------------------------------------------------------------------ reason counts */
 
-typedef struct {
-    char *name;
-    long long n;
-} s_count_t;
-
-typedef struct {
-    s_count_t *v;
-    size_t n;
-} s_counts_t;
-
-static void s_counts_add(s_counts_t *c, const char *name, size_t len, long long n)
+static void s_counts_add(kefuctl_report_counts_t *c, const char *name, size_t len, long long n)
 {
     for (size_t i = 0; i < c->n; i++) {
         if (strlen(c->v[i].name) == len && memcmp(c->v[i].name, name, len) == 0) {
-            c->v[i].n = s_add(c->v[i].n, n);
+            c->v[i].n = kefuctl_report_add(c->v[i].n, n);
             return;
         }
     }
     c->v = kf_xrealloc(c->v, (c->n + 1) * sizeof(*c->v));
-    c->v[c->n++] = (s_count_t){kf_xstrndup(name, len), n};
+    c->v[c->n++] = (kefuctl_report_count_t){kf_xstrndup(name, len), n};
 }
 
 static int s_cmp_count(const void *a, const void *b)
 {
-    return strcmp(((const s_count_t *)a)->name, ((const s_count_t *)b)->name);
+    return strcmp(((const kefuctl_report_count_t *)a)->name,
+                  ((const kefuctl_report_count_t *)b)->name);
 }
 
-static void s_counts_sort(s_counts_t *c)
+static void s_counts_sort(kefuctl_report_counts_t *c)
 {
     if (c->n > 1)
         qsort(c->v, c->n, sizeof(*c->v), s_cmp_count);
 }
 
-static void s_counts_free(s_counts_t *c)
+void kefuctl_report_counts_free(kefuctl_report_counts_t *c)
 {
     for (size_t i = 0; i < c->n; i++)
         free(c->v[i].name);
@@ -364,7 +336,7 @@ static void s_counts_free(s_counts_t *c)
 }
 
 /* "deadline=3 optout=1" (sorted by name, zeros left out), or "-" when none. */
-static char *s_counts_text(const s_counts_t *c)
+char *kefuctl_report_counts_text(const kefuctl_report_counts_t *c)
 {
     char *text = NULL;
     size_t len = 0;
@@ -384,7 +356,7 @@ static char *s_counts_text(const s_counts_t *c)
     return text;
 }
 
-static json_t *s_counts_json(const s_counts_t *c)
+json_t *kefuctl_report_counts_json(const kefuctl_report_counts_t *c)
 {
     json_t *o = json_object();
     for (size_t i = 0; i < c->n; i++)
@@ -395,32 +367,14 @@ static json_t *s_counts_json(const s_counts_t *c)
 
 /* ------------------------------------------------------------------ counter rows */
 
-#define S_MAX_FIELDS 16
-
-/* The counters of a kind's shop-day hashes: named fields, and fields <count_prefix><name>
- * counted by name. Fields this version does not know (a newer worker's) are ignored. */
 typedef struct {
-    const char *const *fields; /* in the order --json prints them */
-    size_t n;
-    const char *count_prefix;  /* "blocked:" */
-} s_schema_t;
-
-typedef struct {
-    const char *shop; /* borrowed from the key; NULL for the totals */
-    int day;
-    long long v[S_MAX_FIELDS];
-    s_counts_t counts;
-    bool seen; /* the hash had fields */
-} s_row_t;
-
-typedef struct {
-    const s_schema_t *schema;
-    s_row_t *rows;
+    const kefuctl_report_schema_t *schema;
+    kefuctl_report_row_t *rows;
 } s_fill_t;
 
 /* Which field f is: 0..n-1, n for <count_prefix><name>, -1 for one this version does not
  * know. */
-static int s_row_field(const s_schema_t *sc, const redisReply *f)
+static int s_row_field(const kefuctl_report_schema_t *sc, const redisReply *f)
 {
     size_t plen = strlen(sc->count_prefix);
     if (f->type != REDIS_REPLY_STRING)
@@ -433,10 +387,11 @@ static int s_row_field(const s_schema_t *sc, const redisReply *f)
     return -1;
 }
 
-static void s_row_fill(void *arg, size_t i, const s_key_t *key, const redisReply *fields)
+static void s_row_fill(void *arg, size_t i, const kefuctl_report_key_t *key,
+                       const redisReply *fields)
 {
-    const s_schema_t *sc = ((s_fill_t *)arg)->schema;
-    s_row_t *row = &((s_fill_t *)arg)->rows[i];
+    const kefuctl_report_schema_t *sc = ((s_fill_t *)arg)->schema;
+    kefuctl_report_row_t *row = &((s_fill_t *)arg)->rows[i];
     size_t plen = strlen(sc->count_prefix);
     row->shop = key->shop;
     row->day = key->day;
@@ -445,13 +400,13 @@ static void s_row_fill(void *arg, size_t i, const s_key_t *key, const redisReply
         const redisReply *f = fields->element[j], *v = fields->element[j + 1];
         int k = s_row_field(sc, f);
         long long n;
-        if (k < 0 || s_counter(key, f, v, &n) != KF_OK)
+        if (k < 0 || kefuctl_report_counter(key, f, v, &n) != KF_OK)
             continue;
         if ((size_t)k < sc->n) {
             row->v[k] = n;
             continue;
         }
-        if (f->len > plen && s_clean(f->str + plen, f->len - plen))
+        if (f->len > plen && kefuctl_report_clean(f->str + plen, f->len - plen))
             s_counts_add(&row->counts, f->str + plen, f->len - plen, n);
         else
             fprintf(stderr, "kefuctl: %s: a %s field without a usable name, ignored\n",
@@ -460,36 +415,38 @@ static void s_row_fill(void *arg, size_t i, const s_key_t *key, const redisReply
     s_counts_sort(&row->counts);
 }
 
-static void s_row_sum(const s_schema_t *sc, s_row_t *total, const s_row_t *row)
+static void s_row_sum(const kefuctl_report_schema_t *sc, kefuctl_report_row_t *total,
+                      const kefuctl_report_row_t *row)
 {
     for (size_t k = 0; k < sc->n; k++)
-        total->v[k] = s_add(total->v[k], row->v[k]);
+        total->v[k] = kefuctl_report_add(total->v[k], row->v[k]);
     for (size_t i = 0; i < row->counts.n; i++)
         s_counts_add(&total->counts, row->counts.v[i].name, strlen(row->counts.v[i].name),
                      row->counts.v[i].n);
 }
 
-static void s_rows_free(s_row_t *rows, size_t n)
+void kefuctl_report_rows_free(kefuctl_report_row_t *rows, size_t n)
 {
     for (size_t i = 0; rows && i < n; i++)
-        s_counts_free(&rows[i].counts);
+        kefuctl_report_counts_free(&rows[i].counts);
     free(rows);
 }
 
 /* The hashes of keys->prefix that pass the filters and have data: *rows (*n of them, sorted
  * by shop and day, their shop names owned by keys) and their sum in *total. */
-static int s_read_rows(redisContext *c, const s_opts_t *o, const s_schema_t *sc,
-                       s_keys_t *keys, s_row_t **rows, size_t *n, s_row_t *total, char *err,
-                       size_t errlen)
+int kefuctl_report_read_rows(redisContext *c, const kefuctl_report_opts_t *o,
+                             const kefuctl_report_schema_t *sc, kefuctl_report_keys_t *keys,
+                             kefuctl_report_row_t **rows, size_t *n, kefuctl_report_row_t *total,
+                             char *err, size_t errlen)
 {
     *rows = NULL;
     *n = 0;
-    if (s_scan(c, o, keys, err, errlen) != KF_OK)
+    if (kefuctl_report_scan(c, o, keys, err, errlen) != KF_OK)
         return KF_ERR;
-    s_row_t *v = kf_xcalloc(keys->n + 1, sizeof(*v));
+    kefuctl_report_row_t *v = kf_xcalloc(keys->n + 1, sizeof(*v));
     s_fill_t fill = {sc, v};
-    if (s_read_hashes(c, keys, s_row_fill, &fill, err, errlen) != KF_OK) {
-        s_rows_free(v, keys->n);
+    if (kefuctl_report_read_hashes(c, keys, s_row_fill, &fill, err, errlen) != KF_OK) {
+        kefuctl_report_rows_free(v, keys->n);
         return KF_ERR;
     }
     size_t w = 0;
@@ -498,7 +455,7 @@ static int s_read_rows(redisContext *c, const s_opts_t *o, const s_schema_t *sc,
             s_row_sum(sc, total, &v[i]);
             v[w++] = v[i];
         } else {
-            s_counts_free(&v[i].counts);
+            kefuctl_report_counts_free(&v[i].counts);
         }
     }
     s_counts_sort(&total->counts);
@@ -520,14 +477,14 @@ static const char *const s_pay_fields[P_NFIELDS] = {
     "reminders_sms", "reminders_phone", "paid_after_reminder", "recovered_fen",
 };
 
-static const s_schema_t s_pay_schema = {s_pay_fields, P_NFIELDS, "blocked:"};
+static const kefuctl_report_schema_t s_pay_schema = {s_pay_fields, P_NFIELDS, "blocked:"};
 
-static void s_pay_table_row(kefuctl_table_t *t, const s_row_t *row)
+static void s_pay_table_row(kefuctl_table_t *t, const kefuctl_report_row_t *row)
 {
     static const int cols[5] = {P_ORDERS, P_UNPAID, P_REMINDED, P_REMINDERS, P_PAID_AFTER};
     char day[16], n[5][24], conv[24], yuan[40];
     const long long *v = row->v;
-    s_fmt_day(row->day, day, sizeof(day));
+    kefuctl_report_fmt_day(row->day, day, sizeof(day));
     for (int i = 0; i < 5; i++)
         snprintf(n[i], sizeof(n[i]), "%lld", v[cols[i]]);
     if (v[P_REMINDED] > 0)
@@ -536,13 +493,15 @@ static void s_pay_table_row(kefuctl_table_t *t, const s_row_t *row)
     else
         snprintf(conv, sizeof(conv), "-");
     snprintf(yuan, sizeof(yuan), "¥%lld.%02lld", v[P_RECOVERED] / 100, v[P_RECOVERED] % 100);
-    char *blocked = s_counts_text(&row->counts);
-    kefuctl_table_add(t, (const char *const[]){row->shop ? row->shop : "TOTAL", row->shop ? day : "",
-                                         n[0], n[1], n[2], n[3], n[4], conv, yuan, blocked});
+    char *blocked = kefuctl_report_counts_text(&row->counts);
+    kefuctl_table_add(t,
+                      (const char *const[]){row->shop ? row->shop : "TOTAL", row->shop ? day : "",
+                                            n[0], n[1], n[2], n[3], n[4], conv, yuan, blocked});
     free(blocked);
 }
 
-static void s_pay_print_table(const s_row_t *rows, size_t n, const s_row_t *total)
+static void s_pay_print_table(const kefuctl_report_row_t *rows, size_t n,
+                              const kefuctl_report_row_t *total)
 {
     kefuctl_table_t t = {.ncols = 10, .align = "llrrrrrrrl"};
     kefuctl_table_add(&t, (const char *const[]){"SHOP", "DAY", "ORDERS", "UNPAID", "REMINDED",
@@ -557,13 +516,14 @@ static void s_pay_print_table(const s_row_t *rows, size_t n, const s_row_t *tota
 }
 
 /* One row (or the totals, without shop and day) as a JSON object. */
-static json_t *s_pay_json_row(const s_row_t *row)
+static json_t *s_pay_json_row(const kefuctl_report_row_t *row)
 {
     json_t *o = json_object();
     if (row->shop) {
         char day[16];
         json_object_set_new(o, "shop", json_string(row->shop));
-        json_object_set_new(o, "day", json_string(s_fmt_day(row->day, day, sizeof(day))));
+        json_object_set_new(o, "day",
+                            json_string(kefuctl_report_fmt_day(row->day, day, sizeof(day))));
     }
     for (size_t k = 0; k < P_NFIELDS; k++) {
         if (k == P_RECOVERED)
@@ -574,11 +534,12 @@ static json_t *s_pay_json_row(const s_row_t *row)
                                     : json_null());
         json_object_set_new(o, s_pay_fields[k], json_integer(row->v[k]));
     }
-    json_object_set_new(o, "blocked", s_counts_json(&row->counts));
+    json_object_set_new(o, "blocked", kefuctl_report_counts_json(&row->counts));
     return o;
 }
 
-static void s_pay_print_json(const s_row_t *rows, size_t n, const s_row_t *total)
+static void s_pay_print_json(const kefuctl_report_row_t *rows, size_t n,
+                             const kefuctl_report_row_t *total)
 {
     json_t *root = json_object(), *arr = json_array();
     json_object_set_new(root, "kind", json_string("payments"));
@@ -591,14 +552,15 @@ static void s_pay_print_json(const s_row_t *rows, size_t n, const s_row_t *total
     json_decref(root);
 }
 
-static int s_payments(redisContext *c, const s_opts_t *o)
+static int s_payments(redisContext *c, const kefuctl_report_opts_t *o)
 {
     char err[512];
-    s_keys_t keys = {.prefix = "kefu:stats:pay:"};
-    s_row_t *rows = NULL, total = {0};
+    kefuctl_report_keys_t keys = {.prefix = "kefu:stats:pay:"};
+    kefuctl_report_row_t *rows = NULL, total = {0};
     size_t n = 0;
     int rc = KEFUCTL_FAIL;
-    if (s_read_rows(c, o, &s_pay_schema, &keys, &rows, &n, &total, err, sizeof(err)) != KF_OK) {
+    if (kefuctl_report_read_rows(c, o, &s_pay_schema, &keys, &rows, &n, &total, err, sizeof(err)) !=
+        KF_OK) {
         fprintf(stderr, "kefuctl: report %s: redis: %s\n", o->kind, err);
     } else {
         if (o->json)
@@ -609,448 +571,15 @@ static int s_payments(redisContext *c, const s_opts_t *o)
             s_pay_print_table(rows, n, &total);
         rc = KEFUCTL_OK;
     }
-    s_rows_free(rows, n);
-    s_counts_free(&total.counts);
-    s_keys_free(&keys);
-    return rc;
-}
-
-/* ------------------------------------------------------------------ logistics */
-
-enum { L_SHIPPED, L_ANOMALIES, L_RESOLVED, L_OVERDUE, L_NFIELDS };
-
-/* The counters of kefu:stats:lg:{shop}:<yyyymmdd>, with anomaly:<kind>. */
-static const char *const s_lg_fields[L_NFIELDS] = {"shipped", "anomalies", "resolved",
-                                                   "overdue_shipping"};
-static const s_schema_t s_lg_schema = {s_lg_fields, L_NFIELDS, "anomaly:"};
-
-#define S_ZRANGE_BATCH 1000
-#define S_RESOLVE_MAX "9999" /* LRANGE stop: the list is capped at 10000 */
-#define S_HOUR_MS 3600000.0
-
-typedef struct {
-    const char *shop; /* borrowed from a key */
-    char *kind;
-    long long count;
-    long long oldest; /* opened, epoch ms */
-} s_open_t;
-
-typedef struct {
-    const char *shop;
-    char *carrier;
-    long long shipments, anomalies;
-} s_carrier_t;
-
-typedef struct {
-    const char *shop;
-    double hours;
-    size_t n;
-} s_median_t;
-
-/* Everything the logistics report reads. */
-typedef struct {
-    s_keys_t days, open_keys, carrier_keys, resolve_keys;
-    s_row_t *rows, total;
-    size_t nrows;
-    s_open_t *open;
-    size_t nopen;
-    s_carrier_t *carriers;
-    size_t ncarriers;
-    s_median_t *medians;
-    size_t nmedians;
-    long long now; /* kefu:clock, else the wall clock: what the ages are relative to */
-} s_lg_t;
-
-/* The last ':' of s[0..n), or NULL. */
-static const char *s_last_colon(const char *s, size_t n)
-{
-    while (n > 0)
-        if (s[--n] == ':')
-            return s + n;
-    return NULL;
-}
-
-/* One member <order_id>:<kind> with its score into the shop's counts (from index first). */
-static bool s_open_add(s_lg_t *lg, size_t first, const char *shop, const redisReply *m,
-                       const redisReply *score)
-{
-    const char *colon = m->type == REDIS_REPLY_STRING ? s_last_colon(m->str, m->len) : NULL;
-    long long opened;
-    if (!colon || colon == m->str || score->type != REDIS_REPLY_STRING)
-        return false;
-    const char *kind = colon + 1;
-    size_t klen = m->len - (size_t)(kind - m->str);
-    char *end;
-    double d = strtod(score->str, &end);
-    if (klen == 0 || !s_clean(kind, klen) || *end || !(d >= 0 && d <= 1e15))
-        return false;
-    opened = (long long)d;
-    for (size_t i = first; i < lg->nopen; i++) {
-        s_open_t *o = &lg->open[i];
-        if (strlen(o->kind) == klen && memcmp(o->kind, kind, klen) == 0) {
-            o->count++;
-            o->oldest = opened < o->oldest ? opened : o->oldest;
-            return true;
-        }
-    }
-    lg->open = kf_xrealloc(lg->open, (lg->nopen + 1) * sizeof(*lg->open));
-    lg->open[lg->nopen++] = (s_open_t){shop, kf_xstrndup(kind, klen), 1, opened};
-    return true;
-}
-
-/* The ZSET kefu:lg:open:{shop}, S_ZRANGE_BATCH members per round trip. */
-static int s_open_read(redisContext *c, s_lg_t *lg, const s_key_t *key, char *err,
-                       size_t errlen)
-{
-    size_t first = lg->nopen, bad = 0;
-    for (long long start = 0;; start += S_ZRANGE_BATCH) {
-        redisReply *r = redisCommand(c, "ZRANGE %s %lld %lld WITHSCORES", key->key, start,
-                                     start + S_ZRANGE_BATCH - 1);
-        if (!r) {
-            snprintf(err, errlen, "ZRANGE: %s", c->errstr[0] ? c->errstr : "connection lost");
-            return KF_ERR;
-        }
-        bool more = r->type == REDIS_REPLY_ARRAY && r->elements == 2 * S_ZRANGE_BATCH;
-        if (r->type != REDIS_REPLY_ARRAY || r->elements % 2)
-            fprintf(stderr, "kefuctl: skipped %s: %s\n", key->key,
-                    r->type == REDIS_REPLY_ERROR ? r->str : "not a sorted set");
-        for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2)
-            bad += !s_open_add(lg, first, key->shop, r->element[i], r->element[i + 1]);
-        freeReplyObject(r);
-        if (!more)
-            break;
-    }
-    if (bad)
-        fprintf(stderr, "kefuctl: %s: %zu member%s not <order_id>:<kind> with a time, "
-                        "ignored\n", key->key, bad, bad == 1 ? "" : "s");
-    return KF_OK;
-}
-
-/* HGETALL kefu:stats:lgc:{shop}: <carrier>:shipments and <carrier>:anomalies. */
-static void s_carrier_fill(void *arg, size_t i, const s_key_t *key, const redisReply *fields)
-{
-    s_lg_t *lg = arg;
-    size_t first = lg->ncarriers;
-    for (size_t j = 0; j + 1 < fields->elements; j += 2) {
-        const redisReply *f = fields->element[j], *v = fields->element[j + 1];
-        const char *colon = f->type == REDIS_REPLY_STRING ? s_last_colon(f->str, f->len) : NULL;
-        size_t clen = colon ? (size_t)(colon - f->str) : 0;
-        if (!colon || f->len - clen != 10 ||
-            (memcmp(colon, ":shipments", 10) != 0 && memcmp(colon, ":anomalies", 10) != 0))
-            continue; /* not a field of this version */
-        long long n;
-        if (clen == 0 || !s_clean(f->str, clen)) {
-            fprintf(stderr, "kefuctl: %s: a field without a usable carrier, ignored\n",
-                    key->key);
-            continue;
-        }
-        if (s_counter(key, f, v, &n) != KF_OK)
-            continue;
-        size_t k = first;
-        while (k < lg->ncarriers && (strlen(lg->carriers[k].carrier) != clen ||
-                                     memcmp(lg->carriers[k].carrier, f->str, clen) != 0))
-            k++;
-        if (k == lg->ncarriers) {
-            lg->carriers = kf_xrealloc(lg->carriers, (k + 1) * sizeof(*lg->carriers));
-            lg->carriers[lg->ncarriers++] =
-                (s_carrier_t){key->shop, kf_xstrndup(f->str, clen), 0, 0};
-        }
-        s_carrier_t *ca = &lg->carriers[k];
-        if (colon[1] == 's')
-            ca->shipments = s_add(ca->shipments, n);
-        else
-            ca->anomalies = s_add(ca->anomalies, n);
-    }
-}
-
-static int s_cmp_ll(const void *a, const void *b)
-{
-    long long x = *(const long long *)a, y = *(const long long *)b;
-    return (x > y) - (x < y);
-}
-
-/* The median of the LIST kefu:lg:resolve:{shop} (ms, newest first, capped). */
-static int s_resolve_read(redisContext *c, s_lg_t *lg, const s_key_t *key, char *err,
-                          size_t errlen)
-{
-    redisReply *r = redisCommand(c, "LRANGE %s 0 " S_RESOLVE_MAX, key->key);
-    if (!r) {
-        snprintf(err, errlen, "LRANGE: %s", c->errstr[0] ? c->errstr : "connection lost");
-        return KF_ERR;
-    }
-    if (r->type != REDIS_REPLY_ARRAY) {
-        fprintf(stderr, "kefuctl: skipped %s: %s\n", key->key,
-                r->type == REDIS_REPLY_ERROR ? r->str : "not a list");
-        freeReplyObject(r);
-        return KF_OK;
-    }
-    long long *v = kf_xmalloc((r->elements + 1) * sizeof(*v));
-    size_t n = 0, bad = 0;
-    for (size_t i = 0; i < r->elements; i++) {
-        const redisReply *e = r->element[i];
-        if (e->type == REDIS_REPLY_STRING && strlen(e->str) == e->len &&
-            kf_parse_ll(e->str, 0, S_MAX_COUNTER, &v[n]) == KF_OK)
-            n++;
-        else
-            bad++;
-    }
-    freeReplyObject(r);
-    if (bad)
-        fprintf(stderr, "kefuctl: %s: %zu value%s not a time in ms, ignored\n", key->key, bad,
-                bad == 1 ? "" : "s");
-    if (n > 0) {
-        qsort(v, n, sizeof(*v), s_cmp_ll);
-        double ms = n % 2 ? (double)v[n / 2] : ((double)v[n / 2 - 1] + (double)v[n / 2]) / 2;
-        lg->medians = kf_xrealloc(lg->medians, (lg->nmedians + 1) * sizeof(*lg->medians));
-        lg->medians[lg->nmedians++] = (s_median_t){key->shop, ms / S_HOUR_MS, n};
-    }
-    free(v);
-    return KF_OK;
-}
-
-/* kefu:clock (the simulated clock, epoch ms) when it is set, else the wall clock. */
-static int s_lg_clock(redisContext *c, long long *now, char *err, size_t errlen)
-{
-    redisReply *r = redisCommand(c, "GET kefu:clock");
-    if (!r) {
-        snprintf(err, errlen, "GET: %s", c->errstr[0] ? c->errstr : "connection lost");
-        return KF_ERR;
-    }
-    *now = kf_wall_ms();
-    if (r->type == REDIS_REPLY_STRING && strlen(r->str) == r->len &&
-        kf_parse_ll(r->str, 0, S_MAX_COUNTER, now) == KF_OK) {
-        /* the simulated clock */
-    } else if (r->type != REDIS_REPLY_NIL) {
-        char *p = r->type == REDIS_REPLY_STRING ? s_printable(r->str, r->len) : kf_xstrdup("?");
-        fprintf(stderr, "kefuctl: kefu:clock: '%.40s' is not a time in ms, the wall clock is "
-                        "used\n", p);
-        free(p);
-    }
-    freeReplyObject(r);
-    return KF_OK;
-}
-
-static int s_cmp_open(const void *a, const void *b)
-{
-    const s_open_t *x = a, *y = b;
-    int c = strcmp(x->shop, y->shop);
-    return c ? c : strcmp(x->kind, y->kind);
-}
-
-static int s_cmp_carrier(const void *a, const void *b) /* shop, most shipments, name */
-{
-    const s_carrier_t *x = a, *y = b;
-    int c = strcmp(x->shop, y->shop);
-    if (c == 0)
-        c = (x->shipments < y->shipments) - (x->shipments > y->shipments);
-    return c ? c : strcmp(x->carrier, y->carrier);
-}
-
-/* Reads the four parts: the days (with --from/--to), then the current per-shop state. */
-static int s_lg_read(redisContext *c, const s_opts_t *o, s_lg_t *lg, char *err, size_t errlen)
-{
-    if (s_read_rows(c, o, &s_lg_schema, &lg->days, &lg->rows, &lg->nrows, &lg->total, err,
-                    errlen) != KF_OK ||
-        s_lg_clock(c, &lg->now, err, errlen) != KF_OK ||
-        s_scan(c, o, &lg->open_keys, err, errlen) != KF_OK ||
-        s_scan(c, o, &lg->carrier_keys, err, errlen) != KF_OK ||
-        s_scan(c, o, &lg->resolve_keys, err, errlen) != KF_OK)
-        return KF_ERR;
-    for (size_t i = 0; i < lg->open_keys.n; i++)
-        if (s_open_read(c, lg, &lg->open_keys.v[i], err, errlen) != KF_OK)
-            return KF_ERR;
-    if (s_read_hashes(c, &lg->carrier_keys, s_carrier_fill, lg, err, errlen) != KF_OK)
-        return KF_ERR;
-    for (size_t i = 0; i < lg->resolve_keys.n; i++)
-        if (s_resolve_read(c, lg, &lg->resolve_keys.v[i], err, errlen) != KF_OK)
-            return KF_ERR;
-    if (lg->nopen > 1)
-        qsort(lg->open, lg->nopen, sizeof(*lg->open), s_cmp_open);
-    if (lg->ncarriers > 1)
-        qsort(lg->carriers, lg->ncarriers, sizeof(*lg->carriers), s_cmp_carrier);
-    return KF_OK;
-}
-
-static double s_age_hours(const s_lg_t *lg, const s_open_t *o)
-{
-    return lg->now > o->oldest ? (double)(lg->now - o->oldest) / S_HOUR_MS : 0.0;
-}
-
-static double s_round1(double x) /* to one decimal, halves away from zero (table = JSON) */
-{
-    return round(x * 10.0) / 10.0;
-}
-
-static void s_lg_table_row(kefuctl_table_t *t, const s_row_t *row)
-{
-    char day[16], n[L_NFIELDS][24];
-    s_fmt_day(row->day, day, sizeof(day));
-    for (int i = 0; i < L_NFIELDS; i++)
-        snprintf(n[i], sizeof(n[i]), "%lld", row->v[i]);
-    char *kinds = s_counts_text(&row->counts);
-    kefuctl_table_add(t, (const char *const[]){row->shop ? row->shop : "TOTAL",
-                                               row->shop ? day : "", n[0], n[1], n[2], n[3],
-                                               kinds});
-    free(kinds);
-}
-
-static void s_lg_print_days(const s_lg_t *lg)
-{
-    kefuctl_table_t t = {.ncols = 7, .align = "llrrrrl"};
-    kefuctl_table_add(&t, (const char *const[]){"SHOP", "DAY", "SHIPPED", "ANOMALIES",
-                                                "RESOLVED", "OVERDUE_SHIPPING", "BY_KIND"});
-    for (size_t i = 0; i < lg->nrows; i++)
-        s_lg_table_row(&t, &lg->rows[i]);
-    if (lg->nrows > 1)
-        s_lg_table_row(&t, &lg->total);
-    kefuctl_table_print(&t, stdout);
-    kefuctl_table_free(&t);
-}
-
-static void s_lg_print_state(const s_lg_t *lg)
-{
-    kefuctl_table_t t = {.ncols = 4, .align = "llrr"};
-    char a[24], b[24], c[24];
-    kefuctl_table_add(&t, (const char *const[]){"SHOP", "OPEN_KIND", "COUNT", "OLDEST_HOURS"});
-    for (size_t i = 0; i < lg->nopen; i++) {
-        snprintf(a, sizeof(a), "%lld", lg->open[i].count);
-        snprintf(b, sizeof(b), "%.1f", s_round1(s_age_hours(lg, &lg->open[i])));
-        kefuctl_table_add(&t, (const char *const[]){lg->open[i].shop, lg->open[i].kind, a, b});
-    }
-    if (lg->nopen)
-        kefuctl_table_print(&t, stdout);
-    else
-        puts("no open anomalies");
-    kefuctl_table_free(&t);
-    putchar('\n');
-    t = (kefuctl_table_t){.ncols = 5, .align = "llrrr"};
-    kefuctl_table_add(&t, (const char *const[]){"SHOP", "CARRIER", "SHIPMENTS", "ANOMALIES",
-                                                "RATE"});
-    for (size_t i = 0; i < lg->ncarriers; i++) {
-        const s_carrier_t *k = &lg->carriers[i];
-        snprintf(a, sizeof(a), "%lld", k->shipments);
-        snprintf(b, sizeof(b), "%lld", k->anomalies);
-        if (k->shipments > 0)
-            snprintf(c, sizeof(c), "%.1f%%", 100.0 * (double)k->anomalies / (double)k->shipments);
-        else
-            snprintf(c, sizeof(c), "-");
-        kefuctl_table_add(&t, (const char *const[]){k->shop, k->carrier, a, b, c});
-    }
-    if (lg->ncarriers)
-        kefuctl_table_print(&t, stdout);
-    else
-        puts("no carrier counts");
-    kefuctl_table_free(&t);
-}
-
-static void s_lg_print_table(const s_lg_t *lg)
-{
-    if (lg->nrows)
-        s_lg_print_days(lg);
-    else
-        puts("no daily counts");
-    putchar('\n');
-    s_lg_print_state(lg);
-    putchar('\n');
-    fputs("median time to resolve:", stdout);
-    for (size_t i = 0; i < lg->nmedians; i++)
-        printf("%s %s %.1f h (%zu resolved)", i ? "," : "", lg->medians[i].shop,
-               s_round1(lg->medians[i].hours), lg->medians[i].n);
-    puts(lg->nmedians ? "" : " -");
-}
-
-static json_t *s_lg_json_days(const s_lg_t *lg)
-{
-    json_t *arr = json_array();
-    for (size_t i = 0; i < lg->nrows; i++) {
-        const s_row_t *row = &lg->rows[i];
-        json_t *o = json_object();
-        char day[16];
-        json_object_set_new(o, "shop", json_string(row->shop));
-        json_object_set_new(o, "day", json_string(s_fmt_day(row->day, day, sizeof(day))));
-        for (size_t k = 0; k < L_NFIELDS; k++)
-            json_object_set_new(o, s_lg_fields[k], json_integer(row->v[k]));
-        json_object_set_new(o, "anomalies_by_kind", s_counts_json(&row->counts));
-        json_array_append_new(arr, o);
-    }
-    return arr;
-}
-
-static void s_lg_print_json(const s_lg_t *lg)
-{
-    json_t *root = json_object(), *open = json_array(), *carriers = json_array();
-    json_t *medians = json_object();
-    json_object_set_new(root, "kind", json_string("logistics"));
-    json_object_set_new(root, "days", s_lg_json_days(lg));
-    for (size_t i = 0; i < lg->nopen; i++)
-        json_array_append_new(open, json_pack("{s:s, s:s, s:I, s:o}", "shop", lg->open[i].shop,
-                                              "kind", lg->open[i].kind, "count",
-                                              (json_int_t)lg->open[i].count, "oldest_hours",
-                                              json_real(s_round1(s_age_hours(lg, &lg->open[i])))));
-    json_object_set_new(root, "open", open);
-    for (size_t i = 0; i < lg->ncarriers; i++) {
-        const s_carrier_t *k = &lg->carriers[i];
-        json_array_append_new(
-            carriers, json_pack("{s:s, s:s, s:I, s:I, s:o}", "shop", k->shop, "carrier",
-                                k->carrier, "shipments", (json_int_t)k->shipments, "anomalies",
-                                (json_int_t)k->anomalies, "rate",
-                                k->shipments > 0 ? json_real((double)k->anomalies /
-                                                             (double)k->shipments)
-                                                 : json_null()));
-    }
-    json_object_set_new(root, "carriers", carriers);
-    for (size_t i = 0; i < lg->nmedians; i++)
-        json_object_set_new(medians, lg->medians[i].shop,
-                            json_real(s_round1(lg->medians[i].hours)));
-    json_object_set_new(root, "median_resolve_hours", medians);
-    json_dumpf(root, stdout, JSON_COMPACT | JSON_REAL_PRECISION(6));
-    fputc('\n', stdout);
-    json_decref(root);
-}
-
-static void s_lg_free(s_lg_t *lg)
-{
-    s_rows_free(lg->rows, lg->nrows);
-    s_counts_free(&lg->total.counts);
-    for (size_t i = 0; i < lg->nopen; i++)
-        free(lg->open[i].kind);
-    free(lg->open);
-    for (size_t i = 0; i < lg->ncarriers; i++)
-        free(lg->carriers[i].carrier);
-    free(lg->carriers);
-    free(lg->medians);
-    s_keys_free(&lg->days);
-    s_keys_free(&lg->open_keys);
-    s_keys_free(&lg->carrier_keys);
-    s_keys_free(&lg->resolve_keys);
-}
-
-static int s_logistics(redisContext *c, const s_opts_t *o)
-{
-    char err[512];
-    s_lg_t lg = {.days = {.prefix = "kefu:stats:lg:"},
-                 .open_keys = {.prefix = "kefu:lg:open:", .per_shop = true},
-                 .carrier_keys = {.prefix = "kefu:stats:lgc:", .per_shop = true},
-                 .resolve_keys = {.prefix = "kefu:lg:resolve:", .per_shop = true}};
-    int rc = KEFUCTL_FAIL;
-    if (s_lg_read(c, o, &lg, err, sizeof(err)) != KF_OK) {
-        fprintf(stderr, "kefuctl: report %s: redis: %s\n", o->kind, err);
-    } else {
-        if (o->json)
-            s_lg_print_json(&lg);
-        else if (!lg.nrows && !lg.nopen && !lg.ncarriers && !lg.nmedians)
-            puts("no logistics data");
-        else
-            s_lg_print_table(&lg);
-        rc = KEFUCTL_OK;
-    }
-    s_lg_free(&lg);
+    kefuctl_report_rows_free(rows, n);
+    kefuctl_report_counts_free(&total.counts);
+    kefuctl_report_keys_free(&keys);
     return rc;
 }
 
 /* ------------------------------------------------------------------ kinds, options, verb */
 
-typedef int(s_kind_fn)(redisContext *c, const s_opts_t *o);
+typedef int(s_kind_fn)(redisContext *c, const kefuctl_report_opts_t *o);
 
 /* DESIGN §10: payments, logistics, reviews, care. NULL: the worker does not exist yet. */
 static const struct {
@@ -1058,7 +587,7 @@ static const struct {
     s_kind_fn *fn;
 } s_kinds[] = {
     {"payments", s_payments},
-    {"logistics", s_logistics},
+    {"logistics", kefuctl_report_logistics},
     {"reviews", NULL},
     {"care", NULL},
 };
@@ -1071,7 +600,7 @@ static int s_kind_find(const char *name)
     return -1;
 }
 
-static int s_parse_args(s_opts_t *o, int argc, char **argv)
+static int s_parse_args(kefuctl_report_opts_t *o, int argc, char **argv)
 {
     static const struct option s_long[] = {
         {"shop", required_argument, NULL, 's'}, {"from", required_argument, NULL, 'f'},
@@ -1117,7 +646,7 @@ static int s_parse_args(s_opts_t *o, int argc, char **argv)
 
 static int s_report(kefuctl_t *ctl, int argc, char **argv)
 {
-    s_opts_t o = {.from = 0, .to = S_DAY_MAX};
+    kefuctl_report_opts_t o = {.from = 0, .to = S_DAY_MAX};
     int rc = s_parse_args(&o, argc, argv);
     if (rc >= 0)
         return rc;

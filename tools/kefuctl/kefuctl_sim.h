@@ -1,0 +1,144 @@
+/* kefuctl sim: what kefuctl_sim.c, kefuctl_sim_orders.c and kefuctl_sim_logistics.c share
+ * (private to the sim verb). */
+#ifndef KEFUCTL_SIM_H
+#define KEFUCTL_SIM_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kf_util.h"
+
+#define SIM_OFFSET 480                   /* +08:00: every simulated shop */
+#define SIM_MAX_DAYS 366
+#define SIM_MIN_MS 60000LL
+#define SIM_HOUR_MS 3600000LL
+#define SIM_DAY_MS 86400000LL
+#define SIM_HISTORY_DAYS 30
+
+typedef struct {
+    const char *city, *province;
+    unsigned weight;
+} kefuctl_sim_place_t;
+
+#define SIM_NPLACES 40   /* in kefuctl_sim_places */
+#define SIM_NSURNAMES 32 /* in kefuctl_sim_surnames */
+
+typedef struct {
+    uint64_t s;
+} kefuctl_sim_rng_t;
+
+/* The tags of the keyed streams. */
+enum {
+    SIM_TAG_DAY = 1, SIM_TAG_HISTORY, SIM_TAG_BUYER, SIM_TAG_OPTOUT, SIM_TAG_SHIP,
+    SIM_TAG_ORIGIN, SIM_TAG_AREA, SIM_TAG_TRACKING
+};
+
+/* ------------------------------------------------------------------ the model */
+
+typedef enum { SIM_PAID, SIM_CLOSED_TIMEOUT, SIM_CLOSED_BUYER } kefuctl_sim_outcome_t;
+
+typedef struct {
+    int64_t created, end;  /* creation; payment or closing */
+    int64_t total_fen;
+    uint32_t buyer;        /* index in the shop's buyer pool, loyal buyers first */
+    uint32_t n;            /* order number: per shop-day, or per shop in the history */
+    uint16_t shop;         /* 0-based */
+    uint8_t history, promo, flash, outcome;
+    uint8_t nitems, sku[3], qty[3];
+} kefuctl_sim_order_t;
+
+/* A shipment of a paid order. */
+typedef struct {
+    int64_t shipped_at;
+    uint32_t order;        /* index in orders */
+    uint8_t carrier;       /* index in the carriers (kefuctl_sim_logistics.c) */
+    uint8_t dest;          /* the buyer's place: index in kefuctl_sim_places */
+    uint16_t words;        /* picks the outlet, courier, locker... of the descriptions */
+} kefuctl_sim_ship_t;
+
+typedef enum {
+    SIM_EV_CONFIG, SIM_EV_CREATED, SIM_EV_PAID, SIM_EV_CLOSED, SIM_EV_OPTOUT, SIM_EV_SHIPPED,
+    SIM_EV_SCAN, SIM_EV_CONFIRMED, SIM_EV_AREA_DELAY, SIM_EV_HISTORY_CONFIRMED, SIM_EV_CLOCK
+} kefuctl_sim_type_t;
+
+#define SIM_SCAN_NO_ORDER 0x01 /* flags: the scan leaves order_id out */
+
+typedef struct {
+    int64_t t;             /* business time (a late scan: when it is published), epoch ms */
+    uint32_t gen;          /* generation order: the sort's last key */
+    uint32_t ref;          /* order, buyer or shipment index, tick number or place */
+    uint32_t n;            /* per-shop (or clock) counter: the event_id */
+    uint16_t shop;
+    uint8_t type;
+    uint8_t flags;         /* scans: SIM_SCAN_NO_ORDER */
+    uint16_t state;        /* scans: the kuaidi100 code */
+    uint8_t city, next;    /* scans: where (index in kefuctl_sim_places), the next stop */
+    uint32_t early;        /* scans: ms between the scan's `at` and t */
+} kefuctl_sim_ev_t;
+
+typedef struct {
+    long long shops, days, seed, orders, tick, tail;
+    int64_t start;         /* local 00:00 of the first day */
+    bool history, logistics;
+    bool promo[SIM_MAX_DAYS + 1]; /* 1-based day numbers */
+} kefuctl_sim_opts_t;
+
+typedef struct {
+    kefuctl_sim_opts_t o;
+    uint32_t nloyal, npool;  /* buyer pool per shop: loyal [0, nloyal), then ordinary */
+    kefuctl_sim_order_t *orders;
+    size_t norders, ocap;
+    kefuctl_sim_ev_t *evs;
+    size_t nevs, ecap;
+    kefuctl_sim_ship_t *ships;
+    size_t nships, scap;
+    uint32_t counter;        /* the current shop's event counter */
+    int64_t cutoff;          /* the last tick: nothing later is printed */
+    unsigned long long out, out_type[SIM_EV_CLOCK + 1]; /* events printed, by type */
+} kefuctl_sim_t;
+
+#define SIM_PICK(r, arr) (arr[kefuctl_sim_below(r, KF_ARRAY_LEN(arr))])
+
+/* A buyer's identity, the same every time: from the (seed, shop, buyer) stream. */
+typedef struct {
+    char id[24], nick[64], name[32], phone[16];
+    unsigned place; /* index in kefuctl_sim_places */
+} kefuctl_sim_buyer_t;
+
+/* kefuctl_sim.c: the event list and the rendering helpers */
+kefuctl_sim_ev_t *kefuctl_sim_push(kefuctl_sim_t *sim, kefuctl_sim_type_t type, int64_t t,
+                                   uint16_t shop, uint32_t ref);
+void kefuctl_sim_set_str(json_t *o, const char *key, const char *value);
+void kefuctl_sim_set_int(json_t *o, const char *key, int64_t value);
+void kefuctl_sim_set_time(json_t *o, const char *key, int64_t ms);
+
+/* kefuctl_sim_orders.c: the data, the random streams, the buyers and the orders */
+extern const kefuctl_sim_place_t kefuctl_sim_places[SIM_NPLACES];
+extern const char *const kefuctl_sim_surnames[SIM_NSURNAMES];
+uint64_t kefuctl_sim_next(kefuctl_sim_rng_t *r);
+kefuctl_sim_rng_t kefuctl_sim_stream(uint64_t seed, uint64_t tag, uint64_t a, uint64_t b);
+double kefuctl_sim_unit(kefuctl_sim_rng_t *r);
+uint64_t kefuctl_sim_below(kefuctl_sim_rng_t *r, uint64_t n);
+int64_t kefuctl_sim_range(kefuctl_sim_rng_t *r, int64_t lo, int64_t hi);
+void kefuctl_sim_buyer_id(uint16_t shop, uint32_t b, char *buf, size_t len);
+void kefuctl_sim_buyer_gen(const kefuctl_sim_t *sim, uint16_t shop, uint32_t b,
+                           kefuctl_sim_buyer_t *by);
+void kefuctl_sim_gen_shop(kefuctl_sim_t *sim, uint16_t shop);
+void kefuctl_sim_order_id(const kefuctl_sim_order_t *o, char *buf, size_t len);
+void kefuctl_sim_render_config(const kefuctl_sim_t *sim, const kefuctl_sim_ev_t *ev, json_t *o);
+void kefuctl_sim_render_created(const kefuctl_sim_t *sim, const kefuctl_sim_ev_t *ev, json_t *o);
+void kefuctl_sim_render_status(const kefuctl_sim_t *sim, const kefuctl_sim_ev_t *ev, json_t *o);
+void kefuctl_sim_render_optout(const kefuctl_sim_t *sim, const kefuctl_sim_ev_t *ev, json_t *o);
+
+/* kefuctl_sim_logistics.c: the shipments, their scans and the area delays */
+void kefuctl_sim_gen_logistics(kefuctl_sim_t *sim, uint16_t shop, size_t first);
+void kefuctl_sim_render_shipped(const kefuctl_sim_t *sim, const kefuctl_sim_ev_t *ev, json_t *o);
+void kefuctl_sim_render_scan(const kefuctl_sim_t *sim, const kefuctl_sim_ev_t *ev, json_t *o);
+void kefuctl_sim_render_confirmed(const kefuctl_sim_t *sim, const kefuctl_sim_ev_t *ev, json_t *o);
+void kefuctl_sim_render_history_confirmed(const kefuctl_sim_t *sim, const kefuctl_sim_ev_t *ev,
+                                          json_t *o);
+void kefuctl_sim_render_area_delay(const kefuctl_sim_t *sim, const kefuctl_sim_ev_t *ev, json_t *o);
+
+#endif
