@@ -11,6 +11,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import unittest
 import urllib.error
 import urllib.request
 
@@ -368,3 +369,73 @@ def order_paid_envelope(event_id, order_id, shop="s1", topic="order.paid"):
     payload = field_bytes(1, order_id)
     return (field_bytes(1, event_id) + field_bytes(2, topic) + field_bytes(3, shop)
             + field_bytes(12, payload))
+
+
+# ---------------------------------------------------------------------- exactly-once runs
+
+class ReplayCase(unittest.TestCase):
+    """Base of the exactly-once tests of a worker: setUpClass runs cls.scenario() once through
+    one uninterrupted worker (the reference); each test runs it again in its own Stack (killing,
+    re-publishing, splitting...) and compares with assert_same_as_reference(). Subclasses set
+    WORKER and define scenario() (a list of events) and action_set(stack)."""
+    WORKER = None
+    FAST = ("-o", "log.heartbeat_ms=100")  # wait_applied() waits for heartbeats: beat faster
+
+    @classmethod
+    def scenario(cls):
+        raise NotImplementedError
+
+    @staticmethod
+    def action_set(stack):
+        raise NotImplementedError
+
+    @staticmethod
+    def action_ids(stack):
+        return [i for _, i, _ in stack.action_entries()]
+
+    @classmethod
+    def setUpClass(cls):
+        cls.events = cls.scenario()
+        cls.ref = Stack(clock="simulated").start()
+        try:
+            cls.ref.start_worker(cls.WORKER, *cls.FAST)
+            r = cls.ref.pub(cls.events)
+            assert r.returncode == 0, r.stdout + r.stderr
+            cls.ref.wait_applied(timeout=60)
+            cls.ref_set = cls.action_set(cls.ref)
+            cls.ref_ids = cls.action_ids(cls.ref)
+        except Exception:
+            cls.ref.stop()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.ref.stop()
+
+    def setUp(self):
+        self.stacks = []
+
+    def tearDown(self):
+        for s in self.stacks:
+            s.stop()
+
+    def new_stack(self):
+        s = Stack(clock="simulated").start()
+        self.stacks.append(s)
+        return s
+
+    def pub(self, s, events):
+        r = s.pub(events)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        return r
+
+    def assert_same_as_reference(self, s):
+        for k, p in list(s.procs.items()) + [(self.WORKER + " (reference)",
+                                              self.ref.procs[self.WORKER])]:
+            self.assertIsNone(p.poll(), f"{k} died (status {p.returncode})")
+        self.assertGreaterEqual(len(self.ref_set), 40, "the reference run did too little")
+        ids = self.action_ids(s)
+        self.assertEqual(len(ids), len(set(ids)), "an action id appears twice in kefu:actions")
+        got = self.action_set(s)
+        self.assertEqual(sorted(got - self.ref_set), [], "actions the reference run has not")
+        self.assertEqual(sorted(self.ref_set - got), [], "actions missing")

@@ -13,7 +13,7 @@ import time
 import unittest
 from datetime import date, datetime, timedelta, timezone
 
-from kefu_harness import Stack
+from kefu_harness import ReplayCase, Stack
 
 WORKER = "kefu-pay-reminder"
 TZ = timezone(timedelta(hours=8))
@@ -935,55 +935,16 @@ def action_ids(stack):
     return [i for _, i, _ in stack.action_entries()]
 
 
-class ExactlyOnceTest(unittest.TestCase):
+class ExactlyOnceTest(ReplayCase):
     """Each test runs the same scenario in its own Stack and compares with a reference run."""
+    WORKER = WORKER
 
     @classmethod
-    def setUpClass(cls):
-        cls.events, cls.orders = scenario()
-        cls.ref = Stack(clock="simulated").start()
-        try:
-            cls.ref.start_worker(WORKER, *FAST)
-            r = cls.ref.pub(cls.events)
-            assert r.returncode == 0, r.stdout + r.stderr
-            cls.ref.wait_applied(timeout=60)
-            cls.ref_set = action_set(cls.ref)
-            cls.ref_ids = action_ids(cls.ref)
-        except Exception:
-            cls.ref.stop()
-            raise
+    def scenario(cls):
+        events, cls.orders = scenario()
+        return events
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.ref.stop()
-
-    def setUp(self):
-        self.stacks = []
-
-    def tearDown(self):
-        for s in self.stacks:
-            s.stop()
-
-    def new_stack(self):
-        s = Stack(clock="simulated").start()
-        self.stacks.append(s)
-        return s
-
-    def pub(self, s, events):
-        r = s.pub(events)
-        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        return r
-
-    def assert_same_as_reference(self, s):
-        for k, p in list(s.procs.items()) + [(WORKER + " (reference)",
-                                              self.ref.procs[WORKER])]:
-            self.assertIsNone(p.poll(), f"{k} died (status {p.returncode})")
-        self.assertGreaterEqual(len(self.ref_set), 40, "the reference run did too little")
-        ids = action_ids(s)
-        self.assertEqual(len(ids), len(set(ids)), "an action_id appears twice in kefu:actions")
-        got = action_set(s)
-        self.assertEqual(sorted(got - self.ref_set), [], "actions the reference run has not")
-        self.assertEqual(sorted(self.ref_set - got), [], "actions missing")
+    action_set = staticmethod(action_set)
 
     def test_reference_run_obeys_the_rules(self):
         p = self.ref.procs[WORKER]
