@@ -253,7 +253,8 @@ static void s_gen_history(kefuctl_sim_t *sim, uint16_t shop)
     for (uint32_t b = 0; b < sim->nloyal; b++) {
         for (int k = 0; k < 2; k++) {
             kefuctl_sim_order_t *o = s_order_new(sim);
-            int64_t day = sim->o.start - kefuctl_sim_range(&r, 2, SIM_HISTORY_DAYS) * SIM_DAY_MS;
+            /* at least a week back: delivered and confirmed (5 days on) before the start */
+            int64_t day = sim->o.start - kefuctl_sim_range(&r, 7, SIM_HISTORY_DAYS) * SIM_DAY_MS;
             o->created = s_pick_time(&r, day);
             o->buyer = b;
             o->n = ++n;
