@@ -65,8 +65,23 @@ function K.emit(topic, a)
   a.worker = WORKER
   local j = cjson.encode(a)
   call('XADD', 'kefu:actions', 'MAXLEN', '~', ACT_MAX, '*', 't', topic, 'id', a.event_id, 'j', j)
+  if topic == 'action.task' then K.task_open(a.task_id, a.due_at or a.occurred_at or NOW, j) end
   K.actions[#K.actions + 1] = topic
   K.actions[#K.actions + 1] = j
+end
+
+-- The open tasks of every worker (kefuctl tasks): ZSET kefu:tasks by due ms, the task's JSON
+-- at kefu:task:<task_id>. A worker closes its tasks when what they are about ends; tasks due
+-- more than 60 days ago are dropped.
+local TASK_TTL = 60 * 86400
+function K.task_open(id, due, j)
+  call('ZADD', 'kefu:tasks', fmt_int(due), id)
+  call('SET', 'kefu:task:' .. id, j, 'EX', TASK_TTL + math.max(0, floor((due - NOW) / 1000)))
+  call('ZREMRANGEBYSCORE', 'kefu:tasks', '-inf', '(' .. fmt_int(NOW - TASK_TTL * 1000))
+end
+function K.task_done(id)
+  call('ZREM', 'kefu:tasks', id)
+  call('DEL', 'kefu:task:' .. id)
 end
 
 -- Counts a hash field (stats); the key lives ttl seconds.

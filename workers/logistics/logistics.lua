@@ -136,6 +136,7 @@ local function moving_key(o, p) return 'kefu:lg:moving:{' .. o.shop .. '}:' .. p
 
 local function finish(p, o, now)
   cancel(p, o, WATCHES)
+  for _, kind in ipairs(ALL_KINDS) do K.task_done(id(o, kind, 'task')) end
   resolve(o, ALL_KINDS, now)
   call('SREM', moving_key(o, p), o.order)
   call('HSET', o.okey, 'lg_st', 'ended')
