@@ -1,10 +1,12 @@
-"""kefuctl report payments / logistics: the workers' results in Redis as tables and as JSON.
+"""kefuctl report payments / logistics / reviews: the workers' results in Redis as tables and as JSON.
 
 The fixtures are written straight into Redis in the workers' documented output formats:
 workers/pay-reminder/README.md "Results" (one hash per shop and shop-local day,
 kefu:stats:pay:{<shop_id>}:<yyyymmdd>) and workers/logistics/README.md "State and results"
 (kefu:stats:lg:{<shop_id>}:<yyyymmdd>, kefu:stats:lgc:{<shop_id>}, kefu:lg:open:{<shop_id>},
-kefu:lg:resolve:{<shop_id>}, and the simulated clock kefu:clock).
+kefu:lg:resolve:{<shop_id>}, and the simulated clock kefu:clock), and
+workers/review-repair/README.md "State and results" (kefu:stats:rv:{<shop_id>}:<yyyymmdd>,
+kefu:stats:rvagent:{<shop_id>}, kefu:rv:fc:{<shop_id>}:<agent>, kefu:stats:rvsku:{<shop_id>}).
 """
 import json
 import time
@@ -267,7 +269,7 @@ class ReportTest(unittest.TestCase):
 
     def test_kinds_without_a_worker_say_so_and_fail(self):
         self.fixtures()
-        for kind in ("reviews", "care"):
+        for kind in ("care",):
             r = self.report(kind, rc=1)
             self.assertEqual(r.stdout, "")
             self.assertIn(f"kefuctl: report {kind}: not built yet", r.stderr)
@@ -275,6 +277,7 @@ class ReportTest(unittest.TestCase):
 
 # ---------------------------------------------------------------------- logistics
 H = 3600 * 1000
+MIN = 60 * 1000
 CLOCK = 1762833600000  # kefu:clock: 2026-11-11T12:00:00+08:00
 LG_S1_10 = {"shipped": 120, "anomalies": 5, "anomaly:stalled": 3, "anomaly:difficult": 2,
             "resolved": 2, "overdue_shipping": 1}
@@ -507,6 +510,140 @@ class LogisticsReportTest(unittest.TestCase):
         self.assertEqual(oldest["lost"], 41.6)       # i = 2497: 2498 min
         # the newest 10000 of the list (the worker caps it there): 1..10000 min
         self.assertEqual(doc["median_resolve_hours"]["s1"], round(5000.5 / 60, 1))
+
+
+# ---------------------------------------------------------------------- reviews
+RV_S1_10 = {"reviews": 50, "good": 40, "neutral": 4, "bad": 6, "opened": 10, "malicious": 1,
+            "cause:product": 5, "cause:logistics": 4, "cause:malicious": 1, "resolved": 2,
+            "failed": 1, "blocked:quiet": 2}
+RV_S1_12 = {"modified": 3, "deleted": 1, "resolved": 4, "explained": 1, "expired": 2}
+RV_S2_10 = {"reviews": 5, "good": 5}
+RV_DAY_COLUMNS = ["SHOP", "DAY", "REVIEWS", "GOOD", "NEUTRAL", "BAD", "OPENED", "MALICIOUS",
+                  "RESOLVED", "FAILED", "EXPLAINED", "EXPIRED", "BY_CAUSE"]
+RV_MOD_COLUMNS = ["SHOP", "MODIFIED_DAY", "MODIFIED", "DELETED"]
+RV_AGENT_COLUMNS = ["SHOP", "AGENT", "CASES", "RESOLVED", "RATE", "FIRST_CONTACT_MIN",
+                    "COMPENSATION"]
+RV_SKU_COLUMNS = ["SHOP", "SKU", "NEUTRAL", "BAD", "NEUTRAL_BY_CAUSE", "BAD_BY_CAUSE"]
+
+
+class ReviewsReportTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.stack = Stack().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.stack.stop()
+
+    def setUp(self):
+        self.r = self.stack.redis()
+        self.r.flushdb()
+
+    def fixtures(self):
+        r = self.r
+        r.hset("kefu:stats:rv:{s2}:20261110", mapping=RV_S2_10)
+        r.hset("kefu:stats:rv:{s1}:20261112", mapping=RV_S1_12)
+        r.hset("kefu:stats:rv:{s1}:20261110", mapping=RV_S1_10)
+        r.hset("kefu:stats:rvagent:{s1}", mapping={"a2:cases": 4, "a2:resolved": 1,
+                                                   "a1:cases": 6, "a1:resolved": 3,
+                                                   "a1:comp_fen": 1500})
+        r.hset("kefu:stats:rvagent:{s2}", mapping={"b:x:cases": 1})  # an agent id with a colon
+        r.rpush("kefu:rv:fc:{s1}:a1", 30 * MIN, 10 * MIN, 50 * MIN)  # median 30 min
+        r.rpush("kefu:rv:fc:{s1}:a2", 5 * MIN, 16 * MIN)             # median 10.5 min
+        r.hset("kefu:stats:rvsku:{s1}", mapping={
+            "k1001:bad:product": 3, "k1001:neutral:subjective": 1, "k1002:bad:logistics": 2,
+            "k1002:bad:product": 1, "k1003:good:other": 9, "k1004:neutral:service": 1})
+
+    def report(self, *args, rc=0):
+        r = self.stack.kefuctl("report", "reviews", *args)
+        self.assertEqual(r.returncode, rc, f"stdout:\n{r.stdout}\nstderr:\n{r.stderr}")
+        return r
+
+    def test_table_has_days_modifications_agents_and_products(self):
+        self.fixtures()
+        r = self.report()
+        self.assertEqual(r.stderr, "")
+        days, mods, agents, skus = r.stdout.rstrip("\n").split("\n\n")
+        _, rows = split_table(days, RV_DAY_COLUMNS, free_last=True)
+        self.assertEqual([(x["SHOP"], x["DAY"]) for x in rows],
+                         [("s1", "2026-11-10"), ("s1", "2026-11-12"), ("s2", "2026-11-10"),
+                          ("TOTAL", "")])
+        self.assertEqual(rows[0], {
+            "SHOP": "s1", "DAY": "2026-11-10", "REVIEWS": "50", "GOOD": "40", "NEUTRAL": "4",
+            "BAD": "6", "OPENED": "10", "MALICIOUS": "1", "RESOLVED": "2", "FAILED": "1",
+            "EXPLAINED": "0", "EXPIRED": "0",
+            "BY_CAUSE": "logistics=4 malicious=1 product=5"})
+        self.assertEqual(rows[3]["RESOLVED"], "6")
+        self.assertEqual(rows[3]["EXPIRED"], "2")
+        self.assertEqual(rows[3]["REVIEWS"], "55")
+        # by day of modification: only the days with modifications or deletions
+        _, rows = split_table(mods, RV_MOD_COLUMNS)
+        self.assertEqual(rows, [{"SHOP": "s1", "MODIFIED_DAY": "2026-11-12", "MODIFIED": "3",
+                                 "DELETED": "1"}])
+        _, rows = split_table(agents, RV_AGENT_COLUMNS)
+        self.assertEqual(rows, [
+            {"SHOP": "s1", "AGENT": "a1", "CASES": "6", "RESOLVED": "3", "RATE": "50.0%",
+             "FIRST_CONTACT_MIN": "30.0", "COMPENSATION": "¥15.00"},
+            {"SHOP": "s1", "AGENT": "a2", "CASES": "4", "RESOLVED": "1", "RATE": "25.0%",
+             "FIRST_CONTACT_MIN": "10.5", "COMPENSATION": "¥0.00"},
+            {"SHOP": "s2", "AGENT": "b:x", "CASES": "1", "RESOLVED": "0", "RATE": "0.0%",
+             "FIRST_CONTACT_MIN": "-", "COMPENSATION": "¥0.00"}])
+        _, rows = split_table(skus, RV_SKU_COLUMNS, free_last=True)
+        # most neutral + bad first; good ratings are not shown
+        self.assertEqual([x["SKU"] for x in rows], ["k1001", "k1002", "k1004"])
+        self.assertEqual(rows[1], {"SHOP": "s1", "SKU": "k1002", "NEUTRAL": "0", "BAD": "3",
+                                   "NEUTRAL_BY_CAUSE": "-",
+                                   "BAD_BY_CAUSE": "logistics=2 product=1"})
+        self.assertEqual(rows[0]["NEUTRAL_BY_CAUSE"], "subjective=1")
+
+    def test_json_document(self):
+        self.fixtures()
+        doc = json.loads(self.report("--json").stdout)
+        self.assertEqual(set(doc), {"kind", "days", "totals", "agents", "products"})
+        self.assertEqual(doc["kind"], "reviews")
+        self.assertEqual(doc["days"][1], {
+            "shop": "s1", "day": "2026-11-12", "reviews": 0, "good": 0, "neutral": 0, "bad": 0,
+            "opened": 0, "malicious": 0, "resolved": 4, "failed": 0, "explained": 1,
+            "expired": 2, "modified": 3, "deleted": 1, "by_cause": {}})
+        self.assertEqual(doc["totals"]["by_cause"], {"logistics": 4, "malicious": 1, "product": 5})
+        self.assertEqual(doc["totals"]["modified"], 3)
+        self.assertEqual(doc["agents"][0], {
+            "shop": "s1", "agent": "a1", "cases": 6, "resolved": 3, "rate": 0.5,
+            "median_first_contact_minutes": 30.0, "first_contacts": 3, "compensation_fen": 1500})
+        self.assertIsNone(doc["agents"][2]["median_first_contact_minutes"])
+        self.assertEqual(doc["products"][0], {
+            "shop": "s1", "sku_id": "k1001", "neutral": 1, "bad": 3,
+            "neutral_by_cause": {"subjective": 1}, "bad_by_cause": {"product": 3}})
+
+    def test_filters(self):
+        self.fixtures()
+        doc = json.loads(self.report("--json", "--shop", "s1", "--from", "2026-11-11").stdout)
+        self.assertEqual([(d["shop"], d["day"]) for d in doc["days"]], [("s1", "2026-11-12")])
+        self.assertEqual({a["shop"] for a in doc["agents"]}, {"s1"})
+        self.assertEqual({p["shop"] for p in doc["products"]}, {"s1"})
+        doc = json.loads(self.report("--json", "--shop", "s2").stdout)
+        self.assertEqual(doc["products"], [])
+        self.assertEqual([a["agent"] for a in doc["agents"]], ["b:x"])
+
+    def test_no_data_says_so(self):
+        self.assertEqual(self.report().stdout, "no review data\n")
+        doc = json.loads(self.report("--json").stdout)
+        self.assertEqual((doc["days"], doc["agents"], doc["products"]), ([], [], []))
+
+    def test_malformed_data_is_skipped_with_a_note(self):
+        self.fixtures()
+        self.r.hset("kefu:stats:rv:{s1}:20261110", "neutral", "many")
+        self.r.rpush("kefu:rv:fc:{s1}:a2", "soon")
+        self.r.hset("kefu:stats:rvsku:{s1}", "k1005:bad:product", "-3")
+        self.r.set("kefu:stats:rvagent:{s3}", "not a hash")
+        r = self.report("--json")
+        doc = json.loads(r.stdout)
+        self.assertEqual(doc["days"][0]["neutral"], 0)
+        self.assertEqual(doc["agents"][1]["median_first_contact_minutes"], 10.5)
+        self.assertNotIn("k1005", [p["sku_id"] for p in doc["products"]])
+        for what in ("'neutral'", "kefu:rv:fc:{s1}:a2", "k1005:bad:product",
+                     "kefu:stats:rvagent:{s3}"):
+            self.assertIn(what, r.stderr)
 
 
 class ReportRedisDownTest(unittest.TestCase):

@@ -12,8 +12,9 @@ from kefu_harness import BIN, Stack
 KEFUCTL = os.path.join(BIN, "kefuctl")
 START = datetime.fromisoformat("2026-11-10T00:00:00+08:00")
 LOGISTICS = {"order.shipped", "logistics.scan", "order.confirmed", "logistics.area_delay"}
+REVIEWS = {"review.posted", "review.modified", "review.deleted", "case.updated"}
 TOPICS = {"shop.config", "order.created", "order.paid", "order.closed", "buyer.optout",
-          "sys.clock"} | LOGISTICS
+          "sys.clock"} | LOGISTICS | REVIEWS
 
 
 def sim(*args, check=True):
@@ -72,11 +73,13 @@ class SimOutputTest(unittest.TestCase):
         count = collections.Counter(e["topic"] for e in evs)
         self.assertGreater(count["order.shipped"], 0)
         self.assertRegex(err, r"^sim: %d events \(%d orders, %d paid, %d closed, %d shipped, "
-                              r"%d scans, %d clock ticks\) for 2 shop\(s\) over 1 day\(s\), "
-                              r"seed 1\n$"
+                              r"%d scans, %d clock ticks, %d reviews \(%d neutral/bad\)\) for "
+                              r"2 shop\(s\) over 1 day\(s\), seed 1\n$"
                          % (len(evs), count["order.created"], count["order.paid"],
                             count["order.closed"], count["order.shipped"],
-                            count["logistics.scan"], len(ticks)))
+                            count["logistics.scan"], len(ticks), count["review.posted"],
+                            sum(e["topic"] == "review.posted" and e["rating"] != "good"
+                                for e in evs)))
 
     def test_no_history_and_tail_zero(self):
         evs, _ = events("--no-history", "--orders", "50", "--tail", "0")
@@ -194,8 +197,9 @@ class SimLogisticsTest(unittest.TestCase):
         small = ["--shops", "2", "--orders", "150", "--seed", "5"]
         with_lg = sim(*small).stdout.decode().splitlines()
         without = sim(*small, "--no-logistics").stdout.decode().splitlines()
-        self.assertEqual([l for l in with_lg if json.loads(l)["topic"] not in LOGISTICS],
-                         without)
+        # without logistics no order is confirmed, so none is reviewed either
+        self.assertEqual([l for l in with_lg
+                          if json.loads(l)["topic"] not in LOGISTICS | REVIEWS], without)
         self.assertGreater(len(with_lg) - len(without), 1000)
 
     def test_every_paid_order_ships_once_after_payment(self):
@@ -360,6 +364,212 @@ class SimLogisticsTest(unittest.TestCase):
             self.assertEqual(long_[e["event_id"]], e)
 
 
+CAUSE_WORDS = {  # DOMAIN §3
+    "product": "破 坏 瑕疵 色差 味 线头 质量 假 少 漏 过期".split(),
+    "subjective": "尺码 偏大 偏小 贵 不值 不喜欢 一般 没想象".split(),
+    "service": "态度 回复 客服 不理 售后 退款".split(),
+    "logistics": "慢 快递 物流 包装 压坏 丢".split(),
+}
+MALICIOUS_WORDS = ["返现", "赔钱", "曝光"]
+
+
+def working(t):
+    return 9 <= t.hour < 22
+
+
+class SimReviewsTest(unittest.TestCase):
+    """2 shops x 30 days x 200 orders with a 30-day tail (so that most neutral and bad reviews
+    have their whole 30-day story): the reviews of the confirmed orders, the agents' case
+    updates and the buyers' modifications and deletions, at the rates of the brief."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.args = ["--shops", "2", "--orders", "200", "--days", "30", "--tail", "720",
+                    "--tick", "240"]
+        r = sim(*cls.args)
+        cls.raw, cls.err = r.stdout.decode(), r.stderr.decode()
+        cls.evs = [json.loads(l) for l in cls.raw.splitlines()]
+        cls.end = START + timedelta(days=30, hours=720)
+        cls.created = {e["order_id"]: e for e in cls.evs if e["topic"] == "order.created"}
+        cls.confirmed = {e["order_id"]: e for e in cls.evs if e["topic"] == "order.confirmed"}
+        cls.agents = {e["shop_id"]: e["agents"] for e in cls.evs if e["topic"] == "shop.config"}
+        cls.posted = [e for e in cls.evs if e["topic"] == "review.posted"]
+        cls.bad = [e for e in cls.posted if e["rating"] != "good"]
+        cls.cases = collections.defaultdict(list)
+        cls.later = collections.defaultdict(list)  # review_id -> modified / deleted
+        for e in cls.evs:
+            if e["topic"] == "case.updated":
+                cls.cases[e["case_id"]].append(e)
+            elif e["topic"] in ("review.modified", "review.deleted"):
+                cls.later[e["review_id"]].append(e)
+
+    def case_of(self, rv):
+        return self.cases[f"rv:{rv['shop_id']}:{rv['review_id']}"]
+
+    def test_the_rest_is_byte_identical_without_reviews(self):
+        without = sim(*self.args, "--no-reviews").stdout.decode().splitlines()
+        rest = []
+        for line in self.raw.splitlines():
+            topic = json.loads(line)["topic"]
+            if topic == "shop.config":  # the one changed line: the agents added at its end
+                line = re.sub(r',"agents":\["a1"(,"a\d")*\]\}$', "}", line)
+            if topic not in REVIEWS:
+                rest.append(line)
+        self.assertEqual(rest, without)
+        self.assertGreater(len(self.raw.splitlines()) - len(without), 3000)
+        self.assertFalse(any(json.loads(l)["topic"] in REVIEWS for l in without))
+
+    def test_same_options_same_bytes_and_ids_do_not_depend_on_the_tail(self):
+        small = ["--orders", "800", "--seed", "11", "--tick", "60"]
+        a = sim(*small, "--tail", "720").stdout
+        self.assertEqual(a, sim(*small, "--tail", "720").stdout)
+        long_ = {e["event_id"]: e for e in map(json.loads, a.decode().splitlines())}
+        short, _ = events(*small, "--tail", "200")
+        mine = [e for e in short if e["topic"] in REVIEWS]
+        self.assertGreater(len(mine), 20)
+        for e in mine:
+            self.assertEqual(long_[e["event_id"]], e)
+        other = sim("--orders", "800", "--seed", "12", "--tick", "60", "--tail", "720").stdout
+        self.assertNotEqual([l for l in a.decode().splitlines() if '"review.' in l],
+                            [l for l in other.decode().splitlines() if '"review.' in l])
+
+    def test_every_shop_has_3_to_5_agents(self):
+        self.assertEqual(set(self.agents), {"s1", "s2"})
+        for shop, agents in self.agents.items():
+            self.assertTrue(3 <= len(agents) <= 5, agents)
+            self.assertEqual(agents, [f"a{i}" for i in range(1, len(agents) + 1)])
+
+    def test_reviews_follow_their_confirmation(self):
+        ids = [e["review_id"] for e in self.posted]
+        self.assertEqual(len(ids), len(set(ids)))
+        for e in self.posted:
+            c = self.confirmed[e["order_id"]]
+            o = self.created[e["order_id"]]
+            self.assertGreaterEqual(ts(o["created_at"]), START)  # never the history's
+            self.assertEqual(e["shop_id"], c["shop_id"])
+            self.assertEqual(e["at"], e["occurred_at"])
+            self.assertTrue(timedelta(0) <= ts(e["at"]) - ts(c["at"]) <= timedelta(days=3), e)
+            self.assertEqual(e["buyer"], {"buyer_id": o["buyer"]["buyer_id"],
+                                          "nick": o["buyer"]["nick"]})
+            item = next(i for i in o["items"] if i["sku_id"] == e["sku_id"])
+            self.assertEqual(e["item_title"], item["title"])
+            self.assertIn(e["rating"], ("good", "neutral", "bad"))
+            self.assertTrue(e["text"])
+
+    def test_rates(self):
+        # the orders confirmed early enough for their review to fall before the last tick
+        early = [c for c in self.confirmed.values()
+                 if ts(c["at"]) + timedelta(days=3) <= self.end
+                 and ts(self.created[c["order_id"]]["created_at"]) >= START]
+        eids = {c["order_id"] for c in early}
+        bad = [e for e in self.bad if e["order_id"] in eids]
+        good = [e for e in self.posted if e["order_id"] in eids and e["rating"] == "good"]
+        self.assertGreater(len(early), 9000)
+        self.assertTrue(0.020 <= len(bad) / len(early) <= 0.030, len(bad) / len(early))
+        share = len(good) / (len(early) - len(bad))
+        self.assertTrue(0.26 <= share <= 0.34, share)
+        neutral = sum(e["rating"] == "neutral" for e in bad) / len(bad)
+        self.assertTrue(0.30 <= neutral <= 0.50, neutral)
+        m = re.search(r"(\d+) reviews \((\d+) neutral/bad\)", self.err)
+        self.assertEqual((int(m.group(1)), int(m.group(2))), (len(self.posted), len(self.bad)))
+
+    def test_texts_name_their_causes(self):
+        malicious = 0
+        for e in self.bad:
+            causes = {c for c, words in CAUSE_WORDS.items() if any(w in e["text"] for w in words)}
+            mal = any(w in e["text"] for w in MALICIOUS_WORDS)
+            malicious += mal
+            self.assertTrue(causes or mal, e["text"])
+        self.assertTrue(0.01 <= malicious / len(self.bad) <= 0.10, malicious)
+        for e in self.posted:
+            if e["rating"] == "good":
+                self.assertFalse(any(w in e["text"] for w in MALICIOUS_WORDS), e["text"])
+        self.assertGreater(len({e["text"] for e in self.bad}), 25)
+
+    def test_case_updates(self):
+        comps = []
+        for rv in self.bad:
+            ups = self.case_of(rv)
+            for u in ups:
+                self.assertEqual(u["agent_id"], self.agents[rv["shop_id"]][0])
+                self.assertEqual(u["at"], u["occurred_at"])
+                self.assertTrue(working(ts(u["at"])), u)
+                self.assertTrue(u["note"])
+                if "compensation_fen" in u:
+                    comps.append(u["compensation_fen"])
+                    self.assertFalse(any(w in rv["text"] for w in MALICIOUS_WORDS), rv)
+            if not ups:
+                continue
+            self.assertEqual(ups[0]["status"], "contacted")
+            self.assertEqual([u["status"] for u in ups].count("contacted"), 1)
+            self.assertLessEqual(len(ups), 2)
+            wait = ts(ups[0]["at"]) - ts(rv["at"])
+            self.assertGreaterEqual(wait, timedelta(minutes=20))
+            if working(ts(rv["at"])) and working(ts(rv["at"]) + timedelta(minutes=121)):
+                self.assertLessEqual(wait, timedelta(minutes=120))
+            self.assertLessEqual(wait, timedelta(hours=13))
+        self.assertTrue(comps and set(comps) <= {500, 1000}, comps)
+        # the shares over the reviews whose whole story (day 27) falls before the last tick
+        full = [rv for rv in self.bad if ts(rv["at"]) + timedelta(days=27) <= self.end]
+        self.assertGreater(len(full), 150)
+        contacted = [rv for rv in full if self.case_of(rv)]
+        self.assertTrue(0.72 <= len(contacted) / len(full) <= 0.88, len(contacted) / len(full))
+        last = collections.Counter(self.case_of(rv)[-1]["status"] for rv in contacted)
+        n = len(contacted)
+        self.assertTrue(0.40 <= last["promised"] / n <= 0.60, last)
+        self.assertTrue(0.04 <= last["failed"] / n <= 0.17, last)
+        self.assertTrue(0.07 <= last["explained"] / n <= 0.24, last)
+        for rv in contacted:
+            u = self.case_of(rv)[-1]
+            if u["status"] == "explained":
+                age = ts(u["at"]) - ts(rv["at"])
+                self.assertTrue(timedelta(days=25) <= age <= timedelta(days=27), age)
+
+    def test_promises_are_kept_by_a_modification_and_some_reviews_are_deleted(self):
+        by_id = {e["review_id"]: e for e in self.posted}
+        same = modified = deleted = 0
+        for rid, evs in self.later.items():
+            self.assertEqual(len(evs), 1, evs)
+            e, rv = evs[0], by_id[rid]
+            self.assertNotEqual(rv["rating"], "good")
+            for k in ("order_id", "buyer", "sku_id", "item_title", "shop_id"):
+                self.assertEqual(e[k], rv[k])
+            ups = self.case_of(rv)
+            if e["topic"] == "review.modified":
+                modified += 1
+                self.assertEqual(e["rating"], "good")
+                self.assertEqual(ups[-1]["status"], "promised")
+                gap = ts(e["at"]) - ts(ups[-1]["at"])
+                self.assertTrue(timedelta(days=1) <= gap <= timedelta(days=3), gap)
+                same += e["text"] == rv["text"]
+            else:
+                deleted += 1
+                self.assertEqual(rv["rating"], "bad")
+                self.assertNotIn("text", e)
+                self.assertLessEqual(len(ups), 1)
+                self.assertGreaterEqual(ts(e["at"]), ts(rv["at"]) + timedelta(days=1))
+        self.assertGreater(modified, 60)
+        self.assertTrue(1 <= same <= 0.25 * modified, (same, modified))
+        self.assertTrue(1 <= deleted <= 0.08 * sum(e["rating"] == "bad" for e in self.bad))
+        # every promise before the last 3 days is followed by its modification
+        for cid, ups in list(self.cases.items()):
+            if ups and ups[-1]["status"] == "promised" and ts(ups[-1]["at"]) + timedelta(days=3) <= self.end:
+                self.assertIn(cid.split(":", 2)[2], self.later)
+
+    def test_broker_accepts_the_review_events(self):
+        picked = [l for l in self.raw.splitlines()
+                  if re.search(r'"topic":"(shop\.config|review\.(modified|deleted)|case\.updated)"', l)
+                  or ('"topic":"review.posted"' in l and '"rating":"good"' not in l)]
+        picked += [l for l in self.raw.splitlines() if '"rating":"good"' in l][:50]
+        self.assertEqual({json.loads(l)["topic"] for l in picked}, REVIEWS | {"shop.config"})
+        with Stack() as stack:
+            pub = stack.kefuctl("pub", "--file", "-", input="\n".join(picked) + "\n")
+            self.assertEqual(pub.returncode, 0, pub.stdout[-2000:] + pub.stderr)
+            lines = pub.stdout.splitlines()
+            self.assertEqual(len(lines), len(picked))
+            self.assertTrue(all(re.fullmatch(r"ok \d+", l) for l in lines), lines[:5])
+
+
 class SimOptionsTest(unittest.TestCase):
     def test_bad_values_are_usage_errors_naming_the_option(self):
         for args, name in [(["--shops", "0"], "--shops"), (["--days", "x"], "--days"),
@@ -384,7 +594,9 @@ class SimIntoBrokerTest(unittest.TestCase):
                 "--tail", "240"]
         evs = events(*args)[0]
         topics = {e["topic"] for e in evs}
-        self.assertEqual(topics, TOPICS)
+        # review.modified / review.deleted are too rare for a run this small:
+        # SimReviewsTest publishes them
+        self.assertEqual(topics, TOPICS - {"review.modified", "review.deleted"})
         scans = [e for e in evs if e["topic"] == "logistics.scan"]
         self.assertTrue(any("order_id" not in e for e in scans))
         self.assertTrue(any(e["at"] != e["occurred_at"] for e in scans))

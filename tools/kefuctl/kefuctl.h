@@ -46,6 +46,7 @@ extern const kefuctl_verb_t kefuctl_verb_tail;
 extern const kefuctl_verb_t kefuctl_verb_stat;
 extern const kefuctl_verb_t kefuctl_verb_sim;
 extern const kefuctl_verb_t kefuctl_verb_report;
+extern const kefuctl_verb_t kefuctl_verb_tasks;
 
 /* Loads the config on first use (defaults, file, environment, -o overrides). Prints
  * "kefuctl: ..." and returns NULL on error (the verb then exits KEFUCTL_USAGE). */

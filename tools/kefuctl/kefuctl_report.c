@@ -9,7 +9,8 @@
  * the wrong type are skipped with a note on stderr, never trusted.
  *
  * This file: the verb, the kinds, the shared SCAN / HGETALL helpers and payments; the
- * logistics kind is in kefuctl_report_logistics.c, what they share in kefuctl_report.h. */
+ * logistics kind is in kefuctl_report_logistics.c, reviews in kefuctl_report_reviews.c,
+ * what they share in kefuctl_report.h. */
 #include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
@@ -304,7 +305,8 @@ long long kefuctl_report_add(long long a, long long b)
 
 /* ------------------------------------------------------------------ reason counts */
 
-static void s_counts_add(kefuctl_report_counts_t *c, const char *name, size_t len, long long n)
+void kefuctl_report_counts_add(kefuctl_report_counts_t *c, const char *name, size_t len,
+                               long long n)
 {
     for (size_t i = 0; i < c->n; i++) {
         if (strlen(c->v[i].name) == len && memcmp(c->v[i].name, name, len) == 0) {
@@ -322,7 +324,7 @@ static int s_cmp_count(const void *a, const void *b)
                   ((const kefuctl_report_count_t *)b)->name);
 }
 
-static void s_counts_sort(kefuctl_report_counts_t *c)
+void kefuctl_report_counts_sort(kefuctl_report_counts_t *c)
 {
     if (c->n > 1)
         qsort(c->v, c->n, sizeof(*c->v), s_cmp_count);
@@ -407,12 +409,12 @@ static void s_row_fill(void *arg, size_t i, const kefuctl_report_key_t *key,
             continue;
         }
         if (f->len > plen && kefuctl_report_clean(f->str + plen, f->len - plen))
-            s_counts_add(&row->counts, f->str + plen, f->len - plen, n);
+            kefuctl_report_counts_add(&row->counts, f->str + plen, f->len - plen, n);
         else
             fprintf(stderr, "kefuctl: %s: a %s field without a usable name, ignored\n",
                     key->key, sc->count_prefix);
     }
-    s_counts_sort(&row->counts);
+    kefuctl_report_counts_sort(&row->counts);
 }
 
 static void s_row_sum(const kefuctl_report_schema_t *sc, kefuctl_report_row_t *total,
@@ -421,8 +423,8 @@ static void s_row_sum(const kefuctl_report_schema_t *sc, kefuctl_report_row_t *t
     for (size_t k = 0; k < sc->n; k++)
         total->v[k] = kefuctl_report_add(total->v[k], row->v[k]);
     for (size_t i = 0; i < row->counts.n; i++)
-        s_counts_add(&total->counts, row->counts.v[i].name, strlen(row->counts.v[i].name),
-                     row->counts.v[i].n);
+        kefuctl_report_counts_add(&total->counts, row->counts.v[i].name,
+                                  strlen(row->counts.v[i].name), row->counts.v[i].n);
 }
 
 void kefuctl_report_rows_free(kefuctl_report_row_t *rows, size_t n)
@@ -458,7 +460,7 @@ int kefuctl_report_read_rows(redisContext *c, const kefuctl_report_opts_t *o,
             kefuctl_report_counts_free(&v[i].counts);
         }
     }
-    s_counts_sort(&total->counts);
+    kefuctl_report_counts_sort(&total->counts);
     *rows = v;
     *n = w;
     return KF_OK;
@@ -588,7 +590,7 @@ static const struct {
 } s_kinds[] = {
     {"payments", s_payments},
     {"logistics", kefuctl_report_logistics},
-    {"reviews", NULL},
+    {"reviews", kefuctl_report_reviews},
     {"care", NULL},
 };
 
@@ -679,11 +681,16 @@ const kefuctl_verb_t kefuctl_verb_report = {
             "    recovered, blocked; logistics (kefu-logistics): per day shipped, anomalies by\n"
             "    kind, resolved, overdue shipping; per shop the open anomalies by kind with the\n"
             "    age of the oldest (on kefu:clock, else the wall clock), anomaly rates per\n"
-            "    carrier and the median time to resolve; reviews, care: not built yet.\n"
+            "    carrier and the median time to resolve; reviews (kefu-review-repair): per day\n"
+            "    of the events reviews, ratings, cases opened, malicious, causes, resolved,\n"
+            "    failed, explained, expired, and modified / deleted; per agent cases,\n"
+            "    resolved, rate, median minutes to first contact, compensation; per product\n"
+            "    the neutral and bad reviews by cause; care: not built yet.\n"
             "    --shop S           only shop S\n"
             "    --from, --to DAY   only days in [from, to], shop-local, e.g. 2026-11-11 (the\n"
             "                       logistics per-shop state is the current one: not filtered)\n"
             "    --json             one JSON document: payments {\"kind\", \"rows\": [...],\n"
             "                       \"totals\"}; logistics {\"kind\", \"days\", \"open\",\n"
-            "                       \"carriers\", \"median_resolve_hours\"}",
+            "                       \"carriers\", \"median_resolve_hours\"}; reviews {\"kind\",\n"
+            "                       \"days\", \"totals\", \"agents\", \"products\"}",
 };

@@ -1,5 +1,5 @@
-/* kefuctl report: what kefuctl_report.c and kefuctl_report_logistics.c share (private to
- * the report verb). */
+/* kefuctl report: what kefuctl_report.c, kefuctl_report_logistics.c and
+ * kefuctl_report_reviews.c share (private to the report verb). */
 #ifndef KEFUCTL_REPORT_H
 #define KEFUCTL_REPORT_H
 
@@ -77,6 +77,9 @@ int kefuctl_report_read_hashes(redisContext *c, const kefuctl_report_keys_t *k,
 int kefuctl_report_counter(const kefuctl_report_key_t *key, const redisReply *f,
                            const redisReply *v, long long *out);
 long long kefuctl_report_add(long long a, long long b);
+void kefuctl_report_counts_add(kefuctl_report_counts_t *c, const char *name, size_t len,
+                               long long n);
+void kefuctl_report_counts_sort(kefuctl_report_counts_t *c);
 void kefuctl_report_counts_free(kefuctl_report_counts_t *c);
 char *kefuctl_report_counts_text(const kefuctl_report_counts_t *c);
 json_t *kefuctl_report_counts_json(const kefuctl_report_counts_t *c);
@@ -88,5 +91,8 @@ int kefuctl_report_read_rows(redisContext *c, const kefuctl_report_opts_t *o,
 
 /* kefuctl_report_logistics.c: the logistics kind */
 int kefuctl_report_logistics(redisContext *c, const kefuctl_report_opts_t *o);
+
+/* kefuctl_report_reviews.c: the reviews kind */
+int kefuctl_report_reviews(redisContext *c, const kefuctl_report_opts_t *o);
 
 #endif

@@ -11,7 +11,8 @@
  * buyer, one per shipment, ...): a run is reproducible byte for byte, and a shop's first day
  * does not change when --days or --shops grows. The logistics draw only from their own
  * streams and take their event numbers after the shop's other events: the orders and
- * payments are the same with or without them (--no-logistics). Events are generated as
+ * payments are the same with or without them (--no-logistics). The reviews, in turn, come
+ * after the logistics (kefuctl_sim_reviews.c, --no-reviews). Events are generated as
  * small records (the text is rendered only at output), sorted by time (at equal times
  * business events before the clock tick, then generation order), cut at the last tick and
  * printed.
@@ -115,6 +116,10 @@ static const struct {
     [SIM_EV_CONFIRMED] = {"order.confirmed", kefuctl_sim_render_confirmed},
     [SIM_EV_HISTORY_CONFIRMED] = {"order.confirmed", kefuctl_sim_render_history_confirmed},
     [SIM_EV_AREA_DELAY] = {"logistics.area_delay", kefuctl_sim_render_area_delay},
+    [SIM_EV_REVIEW_POSTED] = {"review.posted", kefuctl_sim_render_review},
+    [SIM_EV_REVIEW_MODIFIED] = {"review.modified", kefuctl_sim_render_review},
+    [SIM_EV_REVIEW_DELETED] = {"review.deleted", kefuctl_sim_render_review},
+    [SIM_EV_CASE_UPDATED] = {"case.updated", kefuctl_sim_render_case},
     [SIM_EV_CLOCK] = {"sys.clock", s_render_clock},
 };
 
@@ -157,6 +162,9 @@ static int s_output(kefuctl_sim_t *sim)
         free(text);
         sim->out++;
         sim->out_type[sim->evs[i].type]++;
+        if (sim->evs[i].type == SIM_EV_REVIEW_POSTED &&
+            sim->reviews[sim->evs[i].ref].rating != SIM_GOOD)
+            sim->out_bad++;
     }
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "kefuctl: sim: cannot write the output\n");
@@ -227,7 +235,8 @@ static const struct option s_long[] = {
     {"tick", required_argument, NULL, 'T'},    {"tail", required_argument, NULL, 'L'},
     {"start", required_argument, NULL, 'a'},   {"promo-days", required_argument, NULL, 'p'},
     {"no-history", no_argument, NULL, 'H'},    {"no-logistics", no_argument, NULL, 'G'},
-    {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+    {"no-reviews", no_argument, NULL, 'R'},    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
 };
 
 /* A numeric option: KF_OK when c is one (the usage error, if any, in *rc). */
@@ -256,7 +265,8 @@ static int s_parse_args(kefuctl_sim_opts_t *o, int argc, char **argv)
                               .tick = 5,
                               .tail = 72,
                               .history = true,
-                              .logistics = true};
+                              .logistics = true,
+                              .reviews = true};
     int c, rc = -1;
     while (rc < 0 && (c = getopt_long(argc, argv, ":h", s_long, NULL)) != -1) {
         if (s_parse_num(o, c, optarg, &rc) == KF_OK)
@@ -269,6 +279,8 @@ static int s_parse_args(kefuctl_sim_opts_t *o, int argc, char **argv)
             o->history = false;
         else if (c == 'G')
             o->logistics = false;
+        else if (c == 'R')
+            o->reviews = false;
         else if (c == 'h') {
             kefuctl_print_usage(stdout, v, true);
             return KEFUCTL_OK;
@@ -310,15 +322,17 @@ static int s_sim(kefuctl_t *ctl, int argc, char **argv)
     qsort(sim->evs, sim->nevs, sizeof(*sim->evs), s_cmp_ev);
     rc = s_output(sim);
     fprintf(stderr, "sim: %llu events (%llu orders, %llu paid, %llu closed, %llu shipped, "
-                    "%llu scans, %llu clock ticks) for %lld shop(s) over %lld day(s), seed %lld\n",
+                    "%llu scans, %llu clock ticks, %llu reviews (%llu neutral/bad)) for %lld "
+                    "shop(s) over %lld day(s), seed %lld\n",
             sim->out, sim->out_type[SIM_EV_CREATED], sim->out_type[SIM_EV_PAID],
             sim->out_type[SIM_EV_CLOSED], sim->out_type[SIM_EV_SHIPPED], sim->out_type[SIM_EV_SCAN],
-            sim->out_type[SIM_EV_CLOCK],
+            sim->out_type[SIM_EV_CLOCK], sim->out_type[SIM_EV_REVIEW_POSTED], sim->out_bad,
             sim->o.shops, sim->o.days, sim->o.seed);
 done:
     free(sim->orders);
     free(sim->evs);
     free(sim->ships);
+    free(sim->reviews);
     free(sim);
     return rc;
 }
@@ -328,7 +342,7 @@ const kefuctl_verb_t kefuctl_verb_sim = {
     .fn = s_sim,
     .synopsis = "sim [--shops N] [--days N] [--start YYYY-MM-DD] [--seed N] [--orders N] "
                 "[--promo-days LIST] [--tick MINUTES] [--tail HOURS] [--no-history] "
-                "[--no-logistics]",
+                "[--no-logistics] [--no-reviews]",
     .help = "    Prints a deterministic simulation as NDJSON for `kefuctl pub --file -`:\n"
             "    per shop (s1..sN) a shop.config, loyal buyers' paid orders of the 30 days\n"
             "    before (the history), the orders of each shop-local (+08:00) day on an\n"
@@ -337,10 +351,13 @@ const kefuctl_verb_t kefuctl_verb_sim = {
             "    logistics.scan (kuaidi100 states: pickup, transit, delivery; about 7% with an\n"
             "    anomaly: no pickup, stalled, difficult, signed by someone else, uncollected,\n"
             "    refused, out of area, damaged; 1% sent twice, 1% late, 20% without order_id)\n"
-            "    and order.confirmed, a logistics.area_delay per shop on day 1, and sys.clock\n"
-            "    ticks from 00:00 of the first day to the end of the last day + the tail,\n"
-            "    sorted by time. Events after the last tick are left out. The same options\n"
-            "    give the same bytes; a summary goes to stderr.\n"
+            "    and order.confirmed, a logistics.area_delay per shop on day 1, the reviews of\n"
+            "    the confirmed orders (review.posted 0-3 days after: 2.5% neutral/bad, 30% of\n"
+            "    the good ones; for the neutral/bad ones the agents' case.updated, the\n"
+            "    buyers' review.modified / review.deleted), and sys.clock ticks from 00:00 of\n"
+            "    the first day to the end of the last day + the tail, sorted by time. Events\n"
+            "    after the last tick are left out. The same options give the same bytes; a\n"
+            "    summary goes to stderr.\n"
             "    --shops N           shops s1..sN (default 1, at most 1000)\n"
             "    --days N            days (default 1, at most 366)\n"
             "    --start YYYY-MM-DD  the first day (default 2026-11-10)\n"
@@ -353,5 +370,7 @@ const kefuctl_verb_t kefuctl_verb_sim = {
             "    --tail HOURS        ticks after the last day (default 72, may be 0)\n"
             "    --no-history        no history block\n"
             "    --no-logistics      no shipments, scans, confirmations or area delays (the\n"
-            "                        orders and payments are the same either way)",
+            "                        orders and payments are the same either way)\n"
+            "    --no-reviews        no reviews, case updates or shop.config agents (the other\n"
+            "                        events are the same either way)",
 };

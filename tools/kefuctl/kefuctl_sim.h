@@ -1,5 +1,5 @@
-/* kefuctl sim: what kefuctl_sim.c, kefuctl_sim_orders.c and kefuctl_sim_logistics.c share
- * (private to the sim verb). */
+/* kefuctl sim: what kefuctl_sim.c, kefuctl_sim_orders.c, kefuctl_sim_logistics.c and
+ * kefuctl_sim_reviews.c share (private to the sim verb). */
 #ifndef KEFUCTL_SIM_H
 #define KEFUCTL_SIM_H
 
@@ -32,7 +32,7 @@ typedef struct {
 /* The tags of the keyed streams. */
 enum {
     SIM_TAG_DAY = 1, SIM_TAG_HISTORY, SIM_TAG_BUYER, SIM_TAG_OPTOUT, SIM_TAG_SHIP,
-    SIM_TAG_ORIGIN, SIM_TAG_AREA, SIM_TAG_TRACKING
+    SIM_TAG_ORIGIN, SIM_TAG_AREA, SIM_TAG_TRACKING, SIM_TAG_REVIEW, SIM_TAG_AGENTS
 };
 
 /* ------------------------------------------------------------------ the model */
@@ -56,11 +56,28 @@ typedef struct {
     uint8_t carrier;       /* index in the carriers (kefuctl_sim_logistics.c) */
     uint8_t dest;          /* the buyer's place: index in kefuctl_sim_places */
     uint16_t words;        /* picks the outlet, courier, locker... of the descriptions */
+    int64_t confirmed_at;  /* order.confirmed (even after the last tick), 0 when never */
 } kefuctl_sim_ship_t;
+
+/* A review of a confirmed order's item (kefuctl_sim_reviews.c). */
+typedef enum { SIM_GOOD, SIM_NEUTRAL, SIM_BAD } kefuctl_sim_rating_t;
+
+#define SIM_REVIEW_PARTS 3
+typedef struct {
+    uint32_t ship;         /* index in ships */
+    uint8_t rating;        /* kefuctl_sim_rating_t */
+    uint8_t item;          /* which item of the order */
+    uint8_t nparts;        /* the text: phrases (cause << 8 | phrase) */
+    uint16_t part[SIM_REVIEW_PARTS];
+    uint8_t good_text;     /* the good text: of the posting, or of the modification */
+    uint8_t same_text;     /* the modification keeps the text */
+} kefuctl_sim_review_t;
 
 typedef enum {
     SIM_EV_CONFIG, SIM_EV_CREATED, SIM_EV_PAID, SIM_EV_CLOSED, SIM_EV_OPTOUT, SIM_EV_SHIPPED,
-    SIM_EV_SCAN, SIM_EV_CONFIRMED, SIM_EV_AREA_DELAY, SIM_EV_HISTORY_CONFIRMED, SIM_EV_CLOCK
+    SIM_EV_SCAN, SIM_EV_CONFIRMED, SIM_EV_AREA_DELAY, SIM_EV_HISTORY_CONFIRMED,
+    SIM_EV_REVIEW_POSTED, SIM_EV_REVIEW_MODIFIED, SIM_EV_REVIEW_DELETED, SIM_EV_CASE_UPDATED,
+    SIM_EV_CLOCK
 } kefuctl_sim_type_t;
 
 #define SIM_SCAN_NO_ORDER 0x01 /* flags: the scan leaves order_id out */
@@ -75,13 +92,14 @@ typedef struct {
     uint8_t flags;         /* scans: SIM_SCAN_NO_ORDER */
     uint16_t state;        /* scans: the kuaidi100 code */
     uint8_t city, next;    /* scans: where (index in kefuctl_sim_places), the next stop */
-    uint32_t early;        /* scans: ms between the scan's `at` and t */
+    uint32_t early;        /* scans: ms between the scan's `at` and t;
+                            * case.updated: compensation_fen (state: the status) */
 } kefuctl_sim_ev_t;
 
 typedef struct {
     long long shops, days, seed, orders, tick, tail;
     int64_t start;         /* local 00:00 of the first day */
-    bool history, logistics;
+    bool history, logistics, reviews;
     bool promo[SIM_MAX_DAYS + 1]; /* 1-based day numbers */
 } kefuctl_sim_opts_t;
 
@@ -94,9 +112,12 @@ typedef struct {
     size_t nevs, ecap;
     kefuctl_sim_ship_t *ships;
     size_t nships, scap;
+    kefuctl_sim_review_t *reviews;
+    size_t nreviews, rcap;
     uint32_t counter;        /* the current shop's event counter */
     int64_t cutoff;          /* the last tick: nothing later is printed */
     unsigned long long out, out_type[SIM_EV_CLOCK + 1]; /* events printed, by type */
+    unsigned long long out_bad; /* review.posted printed with a neutral or bad rating */
 } kefuctl_sim_t;
 
 #define SIM_PICK(r, arr) (arr[kefuctl_sim_below(r, KF_ARRAY_LEN(arr))])
@@ -140,5 +161,14 @@ void kefuctl_sim_render_confirmed(const kefuctl_sim_t *sim, const kefuctl_sim_ev
 void kefuctl_sim_render_history_confirmed(const kefuctl_sim_t *sim, const kefuctl_sim_ev_t *ev,
                                           json_t *o);
 void kefuctl_sim_render_area_delay(const kefuctl_sim_t *sim, const kefuctl_sim_ev_t *ev, json_t *o);
+
+/* kefuctl_sim_reviews.c: the agents, the reviews of the confirmed orders and the agents'
+ * case updates */
+unsigned kefuctl_sim_agents(const kefuctl_sim_t *sim, uint16_t shop);
+void kefuctl_sim_gen_reviews(kefuctl_sim_t *sim, uint16_t shop, size_t first_ship);
+void kefuctl_sim_render_review(const kefuctl_sim_t *sim, const kefuctl_sim_ev_t *ev, json_t *o);
+void kefuctl_sim_render_case(const kefuctl_sim_t *sim, const kefuctl_sim_ev_t *ev, json_t *o);
+/* kefuctl_sim_orders.c: an item of an order */
+const char *kefuctl_sim_sku(const kefuctl_sim_order_t *o, unsigned item, const char **title);
 
 #endif

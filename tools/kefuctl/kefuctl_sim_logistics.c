@@ -342,9 +342,11 @@ static void s_gen_shipment(kefuctl_sim_t *sim, const kefuctl_sim_order_t *o, uns
     t = s_gen_transit(&k, t, s_lg_kinds[kind].kind == S_LG_STALLED);
     int64_t signed_at = s_lg_kinds[kind].mile(&k, t, s_lg_kinds[kind].kind);
     s_push_scans(sim, &k, o->shop, idx);
-    if (signed_at)
-        s_push_lg(sim, SIM_EV_CONFIRMED, signed_at + kefuctl_sim_range(r, 86400, 7 * 86400) * 1000,
-                  o->shop, idx);
+    if (signed_at) {
+        int64_t confirmed = signed_at + kefuctl_sim_range(r, 86400, 7 * 86400) * 1000;
+        sim->ships[idx].confirmed_at = confirmed; /* the reviews start from it */
+        s_push_lg(sim, SIM_EV_CONFIRMED, confirmed, o->shop, idx);
+    }
 }
 
 /* The shop's shipments (its warehouse city from the seed), and a weather delay in one big

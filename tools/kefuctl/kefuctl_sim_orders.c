@@ -382,11 +382,22 @@ void kefuctl_sim_gen_shop(kefuctl_sim_t *sim, uint16_t shop)
     for (int d = 0; d < sim->o.days; d++)
         s_gen_day(sim, shop, d);
     s_gen_optouts(sim, shop, first);
+    size_t first_ship = sim->nships;
     if (sim->o.logistics)
         kefuctl_sim_gen_logistics(sim, shop, first);
+    if (sim->o.reviews) /* last: their event numbers come after all the others */
+        kefuctl_sim_gen_reviews(sim, shop, first_ship);
 }
 
 /* ------------------------------------------------------------------ rendering */
+
+/* The sku_id of an order's item (and its title). */
+const char *kefuctl_sim_sku(const kefuctl_sim_order_t *o, unsigned item, const char **title)
+{
+    const s_product_t *p = &s_catalog[o->sku[item < o->nitems ? item : 0]];
+    *title = p->title;
+    return p->sku_id;
+}
 
 void kefuctl_sim_order_id(const kefuctl_sim_order_t *o, char *buf, size_t len)
 {
@@ -420,6 +431,16 @@ void kefuctl_sim_render_config(const kefuctl_sim_t *sim, const kefuctl_sim_ev_t 
         kefuctl_sim_set_str(o, "name", buf);
     }
     kefuctl_sim_set_int(o, "utc_offset_minutes", SIM_OFFSET);
+    if (sim->o.reviews) {
+        json_t *agents = json_array();
+        unsigned nagents = kefuctl_sim_agents(sim, ev->shop);
+        for (unsigned i = 1; i <= nagents; i++) {
+            char id[16];
+            snprintf(id, sizeof(id), "a%u", i);
+            json_array_append_new(agents, json_string(id));
+        }
+        json_object_set_new(o, "agents", agents);
+    }
 }
 
 void kefuctl_sim_render_created(const kefuctl_sim_t *sim, const kefuctl_sim_ev_t *ev, json_t *o)

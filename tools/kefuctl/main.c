@@ -17,6 +17,7 @@ static const kefuctl_verb_t *const s_verbs[] = {
     &kefuctl_verb_stat,
     &kefuctl_verb_sim,
     &kefuctl_verb_report,
+    &kefuctl_verb_tasks,
     NULL,
 };
 
