@@ -48,6 +48,12 @@ function P.next_allowed(ms, offset, wins)
   return best
 end
 
+-- What "the same reason" means: reason and channel, plus the attempt when a rule allows a
+-- second try (c.attempt, e.g. a second phone call for one case).
+function P.sent_field(c)
+  return c.reason .. ':' .. c.channel .. (c.attempt and (':' .. c.attempt) or '')
+end
+
 -- nil when c may be contacted at now, else the reason it may not.
 function P.check(c, now)
   local oo = 'kefu:optout:{' .. c.shop .. '}:' .. c.buyer
@@ -55,7 +61,7 @@ function P.check(c, now)
     return 'optout'
   end
   local sk = sent_key(c)
-  if call('HEXISTS', sk, c.reason .. ':' .. c.channel) == 1 then return 'same_reason' end
+  if call('HEXISTS', sk, P.sent_field(c)) == 1 then return 'same_reason' end
   if c.class == 'marketing' and c.order ~= '' and call('HGET', sk, 'last') == c.channel then
     return 'same_channel' -- a follow-up reminder must change channel
   end
@@ -84,7 +90,7 @@ function P.record(c, now)
   if c.channel == 'sms' and c.class == 'marketing' then call('HINCRBY', ck, 'msms', 1) end
   call('EXPIRE', ck, CONTACT_TTL)
   local sk = sent_key(c)
-  call('HSET', sk, c.reason .. ':' .. c.channel, fmt_int(now), 'last', c.channel)
+  call('HSET', sk, P.sent_field(c), fmt_int(now), 'last', c.channel)
   call('EXPIRE', sk, SENT_TTL)
 end
 

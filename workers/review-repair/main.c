@@ -8,7 +8,7 @@ extern const char kf_lua_review_repair[];
 static const kf_worker_route_t s_routes[] = {
     {"review.posted", rr_on_posted},   {"review.modified", rr_on_modified},
     {"review.deleted", rr_on_deleted}, {"case.updated", rr_on_case},
-    {"buyer.optout", kf_worker_optout},
+    {"buyer.optout", kf_worker_optout}, {"shop.config", rr_on_config},
 };
 
 int main(int argc, char **argv)

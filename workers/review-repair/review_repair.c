@@ -228,6 +228,22 @@ static const char *s_status(Kefu__V1__CaseStatus st)
     }
 }
 
+/* shop.config: the agents on duty, for reassignments (the runtime keeps the rest). */
+int rr_on_config(kf_worker_t *w, const kf_env_t *env, kf_call_t *call, void *arg)
+{
+    const Kefu__V1__ShopConfig *cfg = env->shop_config;
+    size_t len = 1;
+    for (size_t i = 0; cfg && i < cfg->n_agents; i++)
+        len += strlen(cfg->agents[i]) + 1;
+    char *agents = kf_xmalloc(len), *p = agents;
+    *p = '\0';
+    for (size_t i = 0; cfg && i < cfg->n_agents; i++)
+        p += sprintf(p, "%s\n", cfg->agents[i]);
+    kf_call_arg(call, "agents", agents);
+    free(agents);
+    return KF_OK;
+}
+
 int rr_on_case(kf_worker_t *w, const kf_env_t *env, kf_call_t *call, void *arg)
 {
     const Kefu__V1__CaseUpdated *cu = env->case_updated;

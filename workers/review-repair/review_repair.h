@@ -14,6 +14,6 @@
 void rr_classify(const kf_shop_t *shop, const char *text, char *out, size_t len,
                  bool *money_demand);
 
-kf_worker_handler_fn rr_on_posted, rr_on_modified, rr_on_deleted, rr_on_case;
+kf_worker_handler_fn rr_on_posted, rr_on_modified, rr_on_deleted, rr_on_case, rr_on_config;
 
 #endif

@@ -21,6 +21,11 @@ local function lines(s)
   return t
 end
 
+-- The agents on duty now (the shop's latest shop.config), else those the case opened with.
+local function on_duty(shop, fallback)
+  return call('GET', 'kefu:rv:agents:{' .. shop .. '}') or fallback
+end
+
 -- The agent on duty with the fewest open cases (ties: the first listed), not `except`.
 local function pick(shop, agents, except)
   local best, load = nil, nil
@@ -34,13 +39,14 @@ local function pick(shop, agents, except)
 end
 
 local function load_case(shop, case)
-  local f = {'status', 'review', 'order', 'buyer', 'sku', 'rating', 'causes', 'malicious',
+  local f = {'status', 'review_id', 'order_id', 'buyer', 'sku', 'rating', 'causes', 'malicious',
              'agent', 'opened', 'first_contact', 'explained', 'off', 'agents', 'cph', 'touched',
              'th', 'comp', 'closed'}
   local v = call('HMGET', ckey(shop, case), unpack(f))
   if not v[1] then return nil end
   local c = {shop = shop, id = case}
   for i, k in ipairs(f) do c[k] = v[i] end
+  c.order = c.order_id
   c.off, c.cph = n(c.off), n(c.cph)
   return c
 end
@@ -61,10 +67,10 @@ local function summary(c)
          string.format('; 建议补偿 ¥%.2f', n(c.comp) / 100)
 end
 
-local function contact(c, channel, suffix, now, text)
+local function contact(c, channel, suffix, now, text, attempt)
   if c.malicious == '1' or not c.buyer then return end
   local pc = {shop = c.shop, buyer = c.buyer, order = c.order or '', reason = 'review_repair',
-              channel = channel, class = 'transactional', offset = c.off,
+              channel = channel, class = 'transactional', offset = c.off, attempt = attempt,
               caps = {daily = 0, sms_daily = 0, sms_weekly = 0, phone_daily = c.cph}}
   local why = P.check(pc, now)
   if why then
@@ -98,7 +104,9 @@ end
 H['review.posted'] = function(p, A)
   local ck = ckey(A.shop, A.case)
   local at, off = n(A.at), n(A.off)
-  if call('EXISTS', ck) == 1 then return 'exists' end
+  if not call('SET', 'kefu:rvseen:{' .. A.shop .. '}:' .. A.review, '1', 'NX', 'EX', CASE_TTL) then
+    return 'exists' -- every rating: a review is counted once
+  end
   local sk = skey(A.shop, at, off)
   K.count(sk, 'reviews', 1, STATS_TTL)
   K.count(sk, A.rating, 1)
@@ -112,7 +120,7 @@ H['review.posted'] = function(p, A)
   end
   local agent = pick(A.shop, A.agents, nil)
   local comp = mal and 0 or n(A.comp)
-  call('HSET', ck, 'status', 'open', 'review', A.review, 'order', A.order, 'buyer', A.buyer,
+  call('HSET', ck, 'status', 'open', 'review_id', A.review, 'order_id', A.order, 'buyer', A.buyer,
        'sku', A.sku, 'rating', A.rating, 'causes', causes, 'malicious', mal and '1' or '0',
        'opened', A.at, 'off', A.off, 'agents', A.agents, 'cph', A.cph, 'th', A.th,
        'comp', fmt_int(comp), 'flag', mal and 'evidence' or '')
@@ -131,7 +139,7 @@ H['review.posted'] = function(p, A)
   end
   local c = load_case(A.shop, A.case)
   task(c, 'contact', 'review_repair', n(A.due), at, summary(c))
-  if #lines(A.agents) > 1 then S.add(p, tid(c, 'reassign'), at + 2 * HOUR, {w = 'reassign', shop = c.shop, case = c.id}) end
+  S.add(p, tid(c, 'reassign'), at + 2 * HOUR, {w = 'reassign', shop = c.shop, case = c.id})
   S.add(p, tid(c, 'explain'), at + 25 * DAY, {w = 'explain', shop = c.shop, case = c.id})
   S.add(p, tid(c, 'close'), at + 30 * DAY, {w = 'close', shop = c.shop, case = c.id})
   if A.ch == 'im' then
@@ -150,9 +158,12 @@ H['review.modified'] = function(p, A)
   local at = n(A.at)
   K.count(skey(c.shop, at, c.off), 'modified', 1, STATS_TTL)
   if c.closed then return 'ignored' end
-  if A.rating ~= 'good' then return 'applied' end
-  if A.th == c.th then call('HSET', ckey(c.shop, c.id), 'note', 'rating_changed_text_unchanged') end
-  close(p, c, 'resolved', at)
+  local ck = ckey(c.shop, c.id)
+  if A.rating ~= '' and A.rating ~= c.rating then
+    if A.th == c.th then call('HSET', ck, 'note', 'rating_changed_text_unchanged') end
+    call('HSET', ck, 'rating', A.rating)
+  end
+  if A.rating == 'good' then close(p, c, 'resolved', at) end
   return 'applied'
 end
 
@@ -173,7 +184,7 @@ H['case.updated'] = function(p, A)
   local at, ck = n(A.at), ckey(A.shop, A.case)
   local comp = n(A.comp)
   if comp > 0 then
-    call('HINCRBY', ck, 'comp_spent', comp)
+    call('HINCRBY', ck, 'compensation_fen', comp)
     if c.agent then
       K.count('kefu:stats:rvagent:{' .. c.shop .. '}', c.agent .. ':comp_fen', comp, STATS_TTL)
     end
@@ -203,6 +214,12 @@ end
 
 H['buyer.optout'] = P.optout
 
+-- shop.config: the agents on duty from now on (A.agents, one per line).
+H['shop.config'] = function(p, A)
+  call('SET', 'kefu:rv:agents:{' .. A.shop .. '}', A.agents or '', 'EX', STATS_TTL)
+  return 'applied'
+end
+
 local function fire(p, id_, due, t)
   local now = SIM and due or NOW
   local c = load_case(t.shop, t.case)
@@ -210,7 +227,7 @@ local function fire(p, id_, due, t)
   local w = t.w
   if w == 'reassign' then
     if c.touched or c.status ~= 'open' then return end
-    local to = pick(c.shop, c.agents, c.agent)
+    local to = pick(c.shop, on_duty(c.shop, c.agents), c.agent)
     if not to then return end
     local z = 'kefu:agents:{' .. c.shop .. '}'
     if c.agent then call('ZINCRBY', z, -1, c.agent) end
@@ -221,7 +238,7 @@ local function fire(p, id_, due, t)
     return task(c, 'reassign', 'review_repair', now + 30 * 60000, now, 'reassigned: ' .. summary(c))
   elseif w == 'phone1' or w == 'phone2' then
     if c.first_contact then return end
-    contact(c, 'phone', w, now, t.text)
+    contact(c, 'phone', w, now, t.text, w == 'phone2' and 2 or nil)
     if w == 'phone1' and n(t.next_at) > 0 then
       S.add(p, tid(c, 'phone2'), n(t.next_at), {w = 'phone2', shop = c.shop, case = c.id, text = t.text})
     end
