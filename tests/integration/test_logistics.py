@@ -1182,6 +1182,7 @@ def action_ids(stack):
 class ExactlyOnceTest(ReplayCase):
     """Each test runs the same scenario in its own Stack and compares with a reference run."""
     WORKER = WORKER
+    GROUP = "logistics"
 
     @classmethod
     def scenario(cls):
@@ -1224,56 +1225,6 @@ class ExactlyOnceTest(ReplayCase):
                     expect(not a.get("agent_id"), "agent_id in a shop without agents", a)
         self.assertEqual(problems, [], f"{len(problems)} problems")
         self.assertGreaterEqual(len(kinds), 8, kinds)
-
-    def test_republishing_the_scenario_adds_nothing(self):
-        s = self.ref
-        r = s.pub(self.events)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertNotIn("ok ", r.stdout)  # all duplicates at the door
-        # past the broker's door window (as with a second broker): the worker's own dedup
-        for k in list(s.redis().scan_iter("kefu:pubid:*", count=1000)):
-            s.redis().delete(k)
-        seq = s.journal_seq()
-        r = s.pub(self.events)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual(s.journal_seq(), seq + len(self.events), "events not journaled again")
-        s.wait_applied(timeout=60)
-        self.assertIsNone(s.procs[WORKER].poll(), "the worker died")
-        self.assertEqual(action_ids(s), self.ref_ids)
-        self.assertEqual(action_set(s), self.ref_set)
-
-    def test_sigkill_and_restart_give_the_same_actions(self):
-        s = self.new_stack()
-        k = s.start_worker(WORKER, *FAST)
-        n = len(self.events)
-        a, b = n // 3, 2 * n // 3
-        self.pub(s, self.events[:a])
-        s.kill(k)  # right after a third was journaled: maybe mid-step
-        k = s.start_worker(WORKER, *FAST)
-        self.pub(s, self.events[a:b])
-        time.sleep(0.05)
-        s.kill(k)  # two thirds
-        self.pub(s, self.events[b:])  # published while it is down: caught up from the journal
-        p = s.daemon(WORKER, *FAST, key=k)
-        time.sleep(0.3)  # killed again while catching up
-        s.kill(k)
-        self.assertEqual(p.returncode, -signal.SIGKILL)
-        s.start_worker(WORKER, *FAST)
-        s.wait_applied(timeout=60)
-        self.assert_same_as_reference(s)
-
-    def test_two_instances_share_the_partitions(self):
-        s = self.new_stack()
-        inst = ("-o", "logistics.instances=2", *FAST)
-        s.start_worker(WORKER, "-i", "0", *inst)
-        k1 = s.start_worker(WORKER, "-i", "1", *inst)
-        half = len(self.events) // 2
-        self.pub(s, self.events[:half])
-        s.wait_applied(timeout=60)
-        self.pub(s, self.events[half:])
-        s.wait_applied(timeout=60)
-        self.assertIsNotNone(k1)
-        self.assert_same_as_reference(s)
 
 
 if __name__ == "__main__":
