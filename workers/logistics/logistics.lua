@@ -55,7 +55,9 @@ end
 
 -- An anomaly of kind opens (counted once per shipment and kind).
 local function open(o, kind, now)
-  if call('ZADD', 'kefu:lg:open:{' .. o.shop .. '}', 'NX', fmt_int(now), o.order .. ':' .. kind) == 1 then
+  local z = 'kefu:lg:open:{' .. o.shop .. '}'
+  call('ZREMRANGEBYSCORE', z, '-inf', '(' .. fmt_int(now - 60 * DAY)) -- never resolved: 60 days
+  if call('ZADD', z, 'NX', fmt_int(now), o.order .. ':' .. kind) == 1 then
     local sk = skey(o, now)
     K.count(sk, 'anomalies', 1, STATS_TTL)
     K.count(sk, 'anomaly:' .. kind, 1)
@@ -319,6 +321,7 @@ local function fire(p, id_, due, t)
     local mute = city and n(call('HGET', 'kefu:lg:delay:{' .. o.shop .. '}', city)) or 0
     if mute > now then return S.add(p, id_, mute, t) end
     if w == 'stall' then return alert(o, 'stalled', 'warn', now) end
+    call('SREM', moving_key(o, p), o.order) -- lost: no more area notices
     task(o, 'lost', 'high', now, now + DAY)
     return contact(o, 'lost', now, t.tpl)
   end
