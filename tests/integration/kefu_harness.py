@@ -14,12 +14,14 @@ import time
 import unittest
 import urllib.error
 import urllib.request
+from datetime import datetime, timedelta, timezone
 
 import redis
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.environ.get("KEFU_SRC", os.path.abspath(os.path.join(HERE, "..", "..")))
 BIN = os.environ.get("KEFU_BIN", os.path.join(SRC, "build", "bin"))
+FAST = ("-o", "log.heartbeat_ms=100")  # wait_applied() waits for a heartbeat: beat faster
 
 
 def free_port():
@@ -342,6 +344,170 @@ def metric(text, name, **labels):
     return None
 
 
+# ---------------------------------------------------------------------- shop-local time, events
+
+TZ = timezone(timedelta(hours=8))  # the shops' local time
+SEC = 1000
+MIN = 60 * SEC
+H = 60 * MIN
+DAY = 24 * H
+
+
+def local(ms):
+    return datetime.fromtimestamp(ms / 1000, TZ)
+
+
+def iso(ms):
+    return local(ms).isoformat()
+
+
+def clock(ms, event_id=None):
+    """A sys.clock event moving the simulated clock to ms."""
+    e = {"topic": "sys.clock", "now": iso(ms)}
+    if event_id:
+        e["event_id"] = event_id
+    return e
+
+
+def shop_config(shop, name=None, agents=None, **kw):
+    e = {"topic": "shop.config", "event_id": f"cfg-{shop}", "shop_id": shop}
+    if name is not None:
+        e["name"] = name
+    if agents:
+        e["agents"] = list(agents)
+    e.update(kw)
+    return e
+
+
+def optout(shop, buyer, channels, tag=""):
+    return {"topic": "buyer.optout", "event_id": f"oo-{shop}-{buyer}{tag}", "shop_id": shop,
+            "buyer_id": buyer, "channels": channels}
+
+
+class Days:
+    """Shop-local (+08:00) days starting at `first`; days(k, "HH:MM[:SS]") -> epoch ms;
+    days.h(x) -> x hours after the first midnight."""
+
+    def __init__(self, first, n):
+        self.first, self.n = first, n
+
+    def __call__(self, day, hm="00:00"):
+        parts = [int(x) for x in hm.split(":")]
+        d = self.first + timedelta(days=day)
+        return int(datetime(d.year, d.month, d.day, parts[0], parts[1],
+                            parts[2] if len(parts) > 2 else 0, tzinfo=TZ).timestamp() * 1000)
+
+    def h(self, hours):
+        return self(0) + int(hours * H)
+
+    def day_of(self, ms):
+        return (ms - self(0)) // DAY
+
+    def ymd(self, day):
+        return f"{self.first + timedelta(days=day):%Y%m%d}"
+
+    def iso_day(self, day):
+        return f"{self.first + timedelta(days=day):%Y-%m-%d}"
+
+    @property
+    def end(self):
+        return self(self.n)
+
+
+# ---------------------------------------------------------------------- one worker, shared
+
+class SharedStackCase(unittest.TestCase):
+    """Base of the tests of one worker that share one Stack (simulated clock) and one worker
+    process: the Stack is started by the first test that needs it, restarted when an earlier
+    test made the worker die, and stopped by the module's tearDownModule, which calls
+    stop_shared() of its subclass. The simulated clock only moves forward, so every test takes
+    its own days (alloc) after those of the tests before it. Subclasses set WORKER and
+    FIRST_DAY (a date: the first day alloc_days hands out)."""
+    WORKER = None
+    FAST = FAST
+    FIRST_DAY = None
+
+    _shared = {}    # WORKER -> its shared Stack
+    _next_day = {}  # WORKER -> the first day alloc_days has not handed out yet
+
+    @classmethod
+    def shared_stack(cls):
+        s = SharedStackCase._shared.get(cls.WORKER)
+        if s is None:
+            s = Stack(clock="simulated").start()
+            try:
+                s.start_worker(cls.WORKER, *cls.FAST)
+            except Exception:
+                s.stop()
+                raise
+            SharedStackCase._shared[cls.WORKER] = s
+        return s
+
+    @classmethod
+    def stop_shared(cls):
+        """Stops the shared Stack of cls.WORKER (of every worker on SharedStackCase itself)."""
+        workers = [cls.WORKER] if cls.WORKER else list(SharedStackCase._shared)
+        for w in workers:
+            s = SharedStackCase._shared.pop(w, None)
+            if s is not None:
+                s.stop()
+
+    @classmethod
+    def alloc_days(cls, n):
+        """n days of simulated time no test of this worker has used yet (the clock never goes
+        back)."""
+        d = SharedStackCase._next_day.get(cls.WORKER, cls.FIRST_DAY)
+        SharedStackCase._next_day[cls.WORKER] = d + timedelta(days=n + 1)
+        return Days(d, n + 1)
+
+    def setUp(self):
+        s = self.shared_stack()
+        if s.procs[self.WORKER].poll() is not None:
+            # an earlier test made it die (that test failed): start afresh, so that an event
+            # it cannot digest does not make every later test fail as well
+            del SharedStackCase._shared[self.WORKER]
+            try:
+                s.stop()
+            except AssertionError:
+                pass  # sanitizer findings: reported by the test that made it die
+            s = self.shared_stack()
+        self.s = s
+        self.worker_pid = s.procs[self.WORKER].pid
+        self.days = None
+        self.death_reported = False
+
+    def tearDown(self):
+        p = self.s.procs[self.WORKER]
+        if p.poll() is not None and not self.death_reported:
+            self.fail(f"{self.WORKER} died (status {p.returncode}):\n"
+                      + self.s.log(self.WORKER)[-3000:])
+        self.assertEqual(p.pid, self.worker_pid)
+
+    def alloc(self, n):
+        self.days = self.alloc_days(n)
+        self.tick(self.days(0))
+        return self.days
+
+    # -- driving
+    def pub(self, *events, expect=0):
+        r = self.s.pub(list(events))
+        self.assertEqual(r.returncode, expect, f"kefuctl pub: {r.stdout}\n{r.stderr}")
+        self.s.wait_applied()
+        p = self.s.procs[self.WORKER]
+        if p.poll() is not None:
+            self.death_reported = True
+            self.fail(f"{self.WORKER} died (status {p.returncode}) applying "
+                      f"{[(e['topic'], e.get('event_id')) for e in events][:6]}:\n"
+                      + self.s.log(self.WORKER)[-3000:])
+        return r
+
+    def tick(self, *times):
+        if self.days is not None:
+            for t in times:
+                self.assertLess(t, self.days.end, "test ticks past its allocated days")
+        self.pub(*[clock(t) for t in times])
+
+
 # ---------------------------------------------------------------------- protobuf by hand
 # A minimal encoder for raw-socket tests (no protobuf module on the test machine).
 
@@ -380,15 +546,21 @@ class ReplayCase(unittest.TestCase):
     WORKER and define scenario() (a list of events) and action_set(stack)."""
     WORKER = None
     GROUP = None  # the worker's config section, for "<group>.instances"
-    FAST = ("-o", "log.heartbeat_ms=100")  # wait_applied() waits for heartbeats: beat faster
+    FAST = FAST  # wait_applied() waits for heartbeats: beat faster
 
     @classmethod
     def scenario(cls):
         raise NotImplementedError
 
-    @staticmethod
-    def action_set(stack):
-        raise NotImplementedError
+    ACTION_FIELDS = None  # the action fields action_set() compares (besides topic and id)
+
+    @classmethod
+    def action_set(cls, stack):
+        """kefu:actions as a set of (topic, id, *the ACTION_FIELDS as JSON) tuples."""
+        if cls.ACTION_FIELDS is None:
+            raise NotImplementedError
+        return {(t, i) + tuple(json.dumps(a.get(f), ensure_ascii=False) for f in cls.ACTION_FIELDS)
+                for t, i, a in stack.action_entries()}
 
     @staticmethod
     def action_ids(stack):

@@ -1,7 +1,7 @@
 """kefu-pay-reminder end to end: the real broker, the worker and Redis on the simulated clock,
 driven with kefuctl pub (workers/pay-reminder/README.md, DOMAIN.md §0 and §1).
 
-Most tests share one Stack and one worker (setUpModule). The simulated clock only moves
+Most tests share one Stack and one worker (SharedStackCase). The simulated clock only moves
 forward, so every test takes its own days (alloc_days) after those of the tests before it, and
 its own shop ids; leftover timers of earlier tests may fire in later ones, which is why every
 check filters by shop. Exactly-once tests run their own Stacks.
@@ -11,28 +11,17 @@ import random
 import signal
 import time
 import unittest
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 
-from kefu_harness import ReplayCase, Stack
+from kefu_harness import (FAST, MIN, TZ, H, ReplayCase, SharedStackCase, Stack, clock, iso,
+                          local, optout, shop_config)
 
 WORKER = "kefu-pay-reminder"
-TZ = timezone(timedelta(hours=8))
-H = 3600 * 1000
-MIN = 60 * 1000
 SUFFIX = "拒收请回复R"
-FAST = ("-o", "log.heartbeat_ms=100")  # wait_applied() waits for a heartbeat: beat faster
 PHONE_WINDOWS = ((10 * 60, 11 * 60 + 30), (15 * 60, 16 * 60 + 30), (19 * 60 + 30, 20 * 60 + 30))
 
 
 # ---------------------------------------------------------------------- time helpers
-
-def local(ms):
-    return datetime.fromtimestamp(ms / 1000, TZ)
-
-
-def iso(ms):
-    return local(ms).isoformat()
-
 
 def md_hm(ms):
     """M月D日HH:MM, the {order_time}/{deadline} format."""
@@ -50,45 +39,7 @@ def in_phone_window(ms):
     return any(s <= m < e for s, e in PHONE_WINDOWS)
 
 
-class Days:
-    """Shop-local (+08:00) days starting at `first`; days(k, "HH:MM[:SS]") -> epoch ms."""
-
-    def __init__(self, first, n):
-        self.first, self.n = first, n
-
-    def __call__(self, day, hm="00:00"):
-        parts = [int(x) for x in hm.split(":")]
-        d = self.first + timedelta(days=day)
-        return int(datetime(d.year, d.month, d.day, parts[0], parts[1],
-                            parts[2] if len(parts) > 2 else 0, tzinfo=TZ).timestamp() * 1000)
-
-    def ymd(self, day):
-        return f"{self.first + timedelta(days=day):%Y%m%d}"
-
-    @property
-    def end(self):
-        return self(self.n)
-
-
-_next_day = [date(2027, 1, 4)]
-
-
-def alloc_days(n):
-    """n days of simulated time no test has used yet (the clock never goes back)."""
-    d = _next_day[0]
-    _next_day[0] = d + timedelta(days=n + 1)
-    return Days(d, n + 1)
-
-
 # ---------------------------------------------------------------------- event builders
-
-def shop_config(shop, name=None, **kw):
-    e = {"topic": "shop.config", "event_id": f"cfg-{shop}", "shop_id": shop}
-    if name is not None:
-        e["name"] = name
-    e.update(kw)
-    return e
-
 
 def order(shop, oid, buyer, created, total=9900, title="纯棉毛巾", name="张三", nick=None,
           kind="normal", deadline=None, event_id=None, items=None):
@@ -124,89 +75,18 @@ def closed(shop, oid, at, buyer=None):
     return e
 
 
-def optout(shop, buyer, channels, tag=""):
-    return {"topic": "buyer.optout", "event_id": f"oo-{shop}-{buyer}{tag}", "shop_id": shop,
-            "buyer_id": buyer, "channels": channels}
-
-
-def clock(ms, event_id=None):
-    e = {"topic": "sys.clock", "now": iso(ms)}
-    if event_id:
-        e["event_id"] = event_id
-    return e
-
-
 def aid(shop, oid, n):
     return f"pay:{shop}:{oid}:{n}"
 
 
-# ---------------------------------------------------------------------- the shared stack
-
-_stack = None
-
-
-def setUpModule():
-    global _stack
-    _stack = Stack(clock="simulated").start()
-    try:
-        _stack.start_worker(WORKER, *FAST)
-    except Exception:
-        _stack.stop()
-        raise
-
-
 def tearDownModule():
-    if _stack is not None:
-        _stack.stop()
+    PayTest.stop_shared()
 
 
-class PayTest(unittest.TestCase):
+class PayTest(SharedStackCase):
     """Helpers over the shared stack."""
-
-    def setUp(self):
-        global _stack
-        p = _stack.procs[WORKER]
-        if p.poll() is not None:
-            # an earlier test made it die (that test failed): start afresh, so that an event
-            # it cannot digest does not make every later test fail as well
-            try:
-                _stack.stop()
-            except AssertionError:
-                pass  # sanitizer findings: reported by the test that made it die
-            setUpModule()
-        self.s = _stack
-        self.worker_pid = self.s.procs[WORKER].pid
-        self.days = None
-        self.death_reported = False
-
-    def tearDown(self):
-        p = self.s.procs[WORKER]
-        if p.poll() is not None and not self.death_reported:
-            self.fail(f"{WORKER} died (status {p.returncode}):\n" + self.s.log(WORKER)[-3000:])
-        self.assertEqual(p.pid, self.worker_pid)
-
-    def alloc(self, n):
-        self.days = alloc_days(n)
-        self.tick(self.days(0))
-        return self.days
-
-    # -- driving
-    def pub(self, *events, expect=0):
-        r = self.s.pub(list(events))
-        self.assertEqual(r.returncode, expect, f"kefuctl pub: {r.stdout}\n{r.stderr}")
-        self.s.wait_applied()
-        p = self.s.procs[WORKER]
-        if p.poll() is not None:
-            self.death_reported = True
-            self.fail(f"{WORKER} died (status {p.returncode}) applying "
-                      f"{[(e['topic'], e.get('event_id')) for e in events][:6]}")
-        return r
-
-    def tick(self, *times):
-        if self.days is not None:
-            for t in times:
-                self.assertLess(t, self.days.end, "test ticks past its allocated days")
-        self.pub(*[clock(t) for t in times])
+    WORKER = WORKER
+    FIRST_DAY = date(2027, 1, 4)
 
     def tick_every(self, start, end, step=H):
         ts = list(range(start, end + 1, step))
@@ -931,10 +811,6 @@ def action_set(stack):
     return {(a["action_id"], a["channel"], a["not_before"], a["text"]) for a in stack.actions()}
 
 
-def action_ids(stack):
-    return [i for _, i, _ in stack.action_entries()]
-
-
 class ExactlyOnceTest(ReplayCase):
     """Each test runs the same scenario in its own Stack and compares with a reference run."""
     WORKER = WORKER
@@ -1069,7 +945,7 @@ class ExactlyOnceTest(ReplayCase):
         for st in (one, two):
             for k, p in st.procs.items():
                 self.assertIsNone(p.poll(), f"{k} died (status {p.returncode})")
-        ids = action_ids(two)
+        ids = self.action_ids(two)
         self.assertEqual(len(ids), len(set(ids)), "an action_id appears twice")
         want = action_set(one)
         self.assertGreaterEqual(len(want), 5, "the simulation should remind someone")

@@ -1,7 +1,7 @@
 """kefu-review-repair end to end: the real broker, the worker and Redis on the simulated clock,
 driven with kefuctl pub (workers/review-repair/README.md, DOMAIN.md §0 and §3).
 
-Most tests share one Stack and one worker (setUpModule). The simulated clock only moves
+Most tests share one Stack and one worker (SharedStackCase). The simulated clock only moves
 forward, so every test takes its own days (alloc_days) after those of the tests before it, and
 its own shop ids; timers of earlier tests' cases (reassignment, day 25, day 30) fire in later
 tests, which is why every check filters by shop. The exactly-once tests run their own Stacks.
@@ -15,18 +15,13 @@ import re
 import signal
 import time
 import unittest
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 
-from kefu_harness import ReplayCase, Stack, wait_for
+from kefu_harness import (DAY, MIN, SEC, TZ, H, ReplayCase, SharedStackCase, clock, iso, local,
+                          optout, shop_config, wait_for)
 
 WORKER = "kefu-review-repair"
 GROUP = "review-repair"
-TZ = timezone(timedelta(hours=8))
-SEC = 1000
-MIN = 60 * SEC
-H = 60 * MIN
-DAY = 24 * H
-FAST = ("-o", "log.heartbeat_ms=100")  # wait_applied() waits for a heartbeat: beat faster
 
 CAUSES = ("product", "subjective", "service", "logistics", "malicious", "other")
 # the plan of each cause (README "Plan"), as a marker the task summary must carry
@@ -36,60 +31,7 @@ STAT_FIELDS = ("reviews", "good", "neutral", "bad", "opened", "malicious", "reso
                "modified", "deleted", "expired", "explained", "failed")
 
 
-# ---------------------------------------------------------------------- time helpers
-
-def local(ms):
-    return datetime.fromtimestamp(ms / 1000, TZ)
-
-
-def iso(ms):
-    return local(ms).isoformat()
-
-
-class Days:
-    """Shop-local (+08:00) days starting at `first`; days(k, "HH:MM[:SS]") -> epoch ms."""
-
-    def __init__(self, first, n):
-        self.first, self.n = first, n
-
-    def __call__(self, day, hm="00:00"):
-        parts = [int(x) for x in hm.split(":")]
-        d = self.first + timedelta(days=day)
-        return int(datetime(d.year, d.month, d.day, parts[0], parts[1],
-                            parts[2] if len(parts) > 2 else 0, tzinfo=TZ).timestamp() * 1000)
-
-    def ymd(self, day):
-        return f"{self.first + timedelta(days=day):%Y%m%d}"
-
-    def iso_day(self, day):
-        return f"{self.first + timedelta(days=day):%Y-%m-%d}"
-
-    @property
-    def end(self):
-        return self(self.n)
-
-
-_next_day = [date(2029, 1, 1)]
-
-
-def alloc_days(n):
-    """n days of simulated time no test has used yet (the clock never goes back)."""
-    d = _next_day[0]
-    _next_day[0] = d + timedelta(days=n + 1)
-    return Days(d, n + 1)
-
-
 # ---------------------------------------------------------------------- event builders
-
-def shop_config(shop, name=None, agents=None, **kw):
-    e = {"topic": "shop.config", "event_id": f"cfg-{shop}", "shop_id": shop}
-    if name is not None:
-        e["name"] = name
-    if agents:
-        e["agents"] = list(agents)
-    e.update(kw)
-    return e
-
 
 def review(shop, rid, rating, text, at, buyer=None, order=None, sku="k1", topic="review.posted",
            event_id=None, title="纯棉毛巾", nick=None):
@@ -123,18 +65,6 @@ def case_upd(shop, rid, status, at, agent=None, note=None, comp=None, event_id=N
         e["note"] = note
     if comp is not None:
         e["compensation_fen"] = comp
-    return e
-
-
-def optout(shop, buyer, channels):
-    return {"topic": "buyer.optout", "event_id": f"oo-{shop}-{buyer}", "shop_id": shop,
-            "buyer_id": buyer, "channels": channels}
-
-
-def clock(ms, event_id=None):
-    e = {"topic": "sys.clock", "now": iso(ms)}
-    if event_id:
-        e["event_id"] = event_id
     return e
 
 
@@ -177,75 +107,19 @@ def summary_amounts(summary):
 
 # ---------------------------------------------------------------------- the shared stack
 
-_stack = None
-
-
-def setUpModule():
-    global _stack
-    _stack = Stack(clock="simulated").start()
-    try:
-        _stack.start_worker(WORKER, *FAST)
-    except Exception:
-        _stack.stop()
-        raise
-
-
 def tearDownModule():
-    if _stack is not None:
-        _stack.stop()
+    RvTest.stop_shared()
 
 
-class RvTest(unittest.TestCase):
+class RvTest(SharedStackCase):
     """Helpers over the shared stack."""
-
-    def setUp(self):
-        global _stack
-        p = _stack.procs[WORKER]
-        if p.poll() is not None:
-            # an earlier test made it die (that test failed): start afresh
-            try:
-                _stack.stop()
-            except AssertionError:
-                pass
-            setUpModule()
-        self.s = _stack
-        self.worker_pid = self.s.procs[WORKER].pid
-        self.days = None
-        self.death_reported = False
-
-    def tearDown(self):
-        p = self.s.procs[WORKER]
-        if p.poll() is not None and not self.death_reported:
-            self.fail(f"{WORKER} died (status {p.returncode}):\n" + self.s.log(WORKER)[-3000:])
-        self.assertEqual(p.pid, self.worker_pid)
-
-    def alloc(self, n):
-        self.days = alloc_days(n)
-        self.tick(self.days(0))
-        return self.days
+    WORKER = WORKER
+    FIRST_DAY = date(2029, 1, 1)
 
     def config(self, shop, agents=None, **kw):
         self.pub(shop_config(shop, f"{shop}小店", agents=agents, **kw))
 
     # -- driving
-    def pub(self, *events, expect=0):
-        r = self.s.pub(list(events))
-        self.assertEqual(r.returncode, expect, f"kefuctl pub: {r.stdout}\n{r.stderr}")
-        self.s.wait_applied()
-        p = self.s.procs[WORKER]
-        if p.poll() is not None:
-            self.death_reported = True
-            self.fail(f"{WORKER} died (status {p.returncode}) applying "
-                      f"{[(e['topic'], e.get('event_id')) for e in events][:6]}:\n"
-                      + self.s.log(WORKER)[-3000:])
-        return r
-
-    def tick(self, *times):
-        if self.days is not None:
-            for t in times:
-                self.assertLess(t, self.days.end, "test ticks past its allocated days")
-        self.pub(*[clock(t) for t in times])
-
     def at(self, t, *events):
         """Moves the clock to t, then publishes the events (which happen at t)."""
         self.tick(t)
@@ -1159,25 +1033,15 @@ ACTION_FIELDS = ("case_id", "order_id", "buyer_id", "agent_id", "kind", "severit
                  "occurred_at")
 
 
-def action_set(stack):
-    return {(t, i) + tuple(json.dumps(a.get(f), ensure_ascii=False) for f in ACTION_FIELDS)
-            for t, i, a in stack.action_entries()}
-
-
-def action_ids(stack):
-    return [i for _, i, _ in stack.action_entries()]
-
-
 class ExactlyOnceTest(ReplayCase):
     """Each test runs the same scenario in its own Stack and compares with a reference run."""
     WORKER = WORKER
     GROUP = "review-repair"
+    ACTION_FIELDS = ACTION_FIELDS
 
     @classmethod
     def scenario(cls):
         return rv_scenario()
-
-    action_set = staticmethod(action_set)
 
     def test_reference_run_obeys_the_rules(self):
         p = self.ref.procs[WORKER]
