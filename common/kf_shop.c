@@ -16,14 +16,6 @@ struct kf_shops_s {
     size_t nslots, count;
 };
 
-static uint32_t s_hash(const char *s)
-{
-    uint32_t h = 2166136261u;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 16777619u;
-    return h;
-}
-
 kf_shops_t *kf_shops_new(void)
 {
     kf_shops_t *self = kf_xcalloc(1, sizeof(*self));
@@ -82,7 +74,7 @@ static void s_grow(kf_shops_t *self)
     for (size_t i = 0; i < self->nslots; i++) {
         for (s_entry_t *e = self->slots[i], *next; e; e = next) {
             next = e->next;
-            size_t k = s_hash(e->shop.shop_id) & (n - 1);
+            size_t k = kf_fnv1a(e->shop.shop_id) & (n - 1);
             e->next = slots[k];
             slots[k] = e;
         }
@@ -94,7 +86,7 @@ static void s_grow(kf_shops_t *self)
 
 static s_entry_t *s_find(kf_shops_t *self, const char *shop_id, bool create)
 {
-    size_t k = s_hash(shop_id) & (self->nslots - 1);
+    size_t k = kf_fnv1a(shop_id) & (self->nslots - 1);
     for (s_entry_t *e = self->slots[k]; e; e = e->next)
         if (strcmp(e->shop.shop_id, shop_id) == 0)
             return e;
@@ -102,7 +94,7 @@ static s_entry_t *s_find(kf_shops_t *self, const char *shop_id, bool create)
         return NULL;
     if (self->count >= self->nslots) {
         s_grow(self);
-        k = s_hash(shop_id) & (self->nslots - 1);
+        k = kf_fnv1a(shop_id) & (self->nslots - 1);
     }
     s_entry_t *e = kf_xcalloc(1, sizeof(*e));
     e->shop.shop_id = kf_xstrdup(shop_id);
@@ -178,6 +170,18 @@ int kf_shops_set(kf_shops_t *self, const char *shop_id, const uint8_t *cfg, size
     shop->cfg = c;
     s_apply(shop, c);
     return KF_OK;
+}
+
+char *kf_shop_agents_lines(const kf_shop_t *shop)
+{
+    size_t len = 1;
+    for (size_t i = 0; shop->cfg && i < shop->cfg->n_agents; i++)
+        len += strlen(shop->cfg->agents[i]) + 1;
+    char *out = kf_xmalloc(len), *p = out;
+    *p = '\0';
+    for (size_t i = 0; shop->cfg && i < shop->cfg->n_agents; i++)
+        p += sprintf(p, "%s\n", shop->cfg->agents[i]);
+    return out;
 }
 
 const char *kf_shop_template(const kf_shop_t *shop, const char *kind, const char *channel)

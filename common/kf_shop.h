@@ -40,6 +40,10 @@ int kf_shops_set(kf_shops_t *self, const char *shop_id, const uint8_t *cfg, size
                  char *err, size_t errlen);
 size_t kf_shops_count(kf_shops_t *self);
 
+/* The agents on duty (shop.config agents), one per line: the form the Lua steps read.
+ * malloc'd, "" when none. */
+char *kf_shop_agents_lines(const kf_shop_t *shop);
+
 /* The shop's template text for kind and channel ("im", "sms", "phone"): a template with that
  * kind and channel, else that kind and no channel; NULL when the shop has none. */
 const char *kf_shop_template(const kf_shop_t *shop, const char *kind, const char *channel);

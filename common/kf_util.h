@@ -45,6 +45,8 @@ int kf_parse_ll(const char *s, long long min, long long max, long long *out);
 const char *kf_mask_phone(const char *phone, char *buf, size_t len);
 const char *kf_mask_name(const char *name, char *buf, size_t len);
 
+/* FNV-1a (32 bit) of a string; NULL hashes as "". */
+uint32_t kf_fnv1a(const char *s);
 /* A random UUID v4 string into buf (>= 37 bytes). */
 void kf_uuid4(char *buf);
 

@@ -124,10 +124,7 @@ void kf_worker_opts(const char *section, size_t base, kf_cfg_opt_t *out)
 
 int kf_worker_partition(const char *key)
 {
-    uint32_t h = 2166136261u;
-    for (const unsigned char *s = (const unsigned char *)key; *s; s++)
-        h = (h ^ *s) * 16777619u;
-    return (int)(h % KF_WORKER_PARTITIONS);
+    return (int)(kf_fnv1a(key) % KF_WORKER_PARTITIONS);
 }
 
 int kf_worker_instance(kf_worker_t *self)

@@ -672,6 +672,63 @@ static int s_report(kefuctl_t *ctl, int argc, char **argv)
     return rc;
 }
 
+const char *kefuctl_report_last_colon(const char *s, size_t n)
+{
+    while (n > 0)
+        if (s[--n] == ':')
+            return s + n;
+    return NULL;
+}
+
+double kefuctl_report_round1(double x)
+{
+    return round(x * 10.0) / 10.0;
+}
+
+static int s_cmp_ll(const void *a, const void *b)
+{
+    long long x = *(const long long *)a, y = *(const long long *)b;
+    return (x > y) - (x < y);
+}
+
+int kefuctl_report_list_median(redisContext *c, const char *key, double *median_ms, size_t *n,
+                               char *err, size_t errlen)
+{
+    *n = 0;
+    redisReply *r = redisCommand(c, "LRANGE %s 0 9999", key); /* the lists are capped at 10000 */
+    if (!r) {
+        snprintf(err, errlen, "LRANGE: %s", c->errstr[0] ? c->errstr : "connection lost");
+        return KF_ERR;
+    }
+    if (r->type != REDIS_REPLY_ARRAY) {
+        fprintf(stderr, "kefuctl: skipped %s: %s\n", key,
+                r->type == REDIS_REPLY_ERROR ? r->str : "not a list");
+        freeReplyObject(r);
+        return KF_OK;
+    }
+    long long *v = kf_xmalloc((r->elements + 1) * sizeof(*v));
+    size_t k = 0, bad = 0;
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *e = r->element[i];
+        if (e->type == REDIS_REPLY_STRING && strlen(e->str) == e->len &&
+            kf_parse_ll(e->str, 0, REPORT_MAX_COUNTER, &v[k]) == KF_OK)
+            k++;
+        else
+            bad++;
+    }
+    freeReplyObject(r);
+    if (bad)
+        fprintf(stderr, "kefuctl: %s: %zu value%s not a time in ms, ignored\n", key, bad,
+                bad == 1 ? "" : "s");
+    if (k > 0) {
+        qsort(v, k, sizeof(*v), s_cmp_ll);
+        *median_ms = k % 2 ? (double)v[k / 2] : ((double)v[k / 2 - 1] + (double)v[k / 2]) / 2;
+        *n = k;
+    }
+    free(v);
+    return KF_OK;
+}
+
 const kefuctl_verb_t kefuctl_verb_report = {
     .name = "report",
     .fn = s_report,

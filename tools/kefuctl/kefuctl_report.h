@@ -89,6 +89,16 @@ int kefuctl_report_read_rows(redisContext *c, const kefuctl_report_opts_t *o,
                              kefuctl_report_row_t **rows, size_t *n, kefuctl_report_row_t *total,
                              char *err, size_t errlen);
 
+/* The last ':' of s[0..n), or NULL. */
+const char *kefuctl_report_last_colon(const char *s, size_t n);
+/* To one decimal, halves away from zero (the table and the JSON agree). */
+double kefuctl_report_round1(double x);
+/* The median of a capped LIST of ms values (key); *n = how many values counted (0: no median,
+ * e.g. a missing key). Bad values and a key that is not a list are noted on stderr and skipped.
+ * KF_ERR (err) only when Redis is gone. */
+int kefuctl_report_list_median(redisContext *c, const char *key, double *median_ms, size_t *n,
+                               char *err, size_t errlen);
+
 /* kefuctl_report_logistics.c: the logistics kind */
 int kefuctl_report_logistics(redisContext *c, const kefuctl_report_opts_t *o);
 

@@ -21,7 +21,6 @@ static const char *const s_lg_fields[L_NFIELDS] = {"shipped", "anomalies", "reso
 static const kefuctl_report_schema_t s_lg_schema = {s_lg_fields, L_NFIELDS, "anomaly:"};
 
 #define S_ZRANGE_BATCH 1000
-#define S_RESOLVE_MAX "9999" /* LRANGE stop: the list is capped at 10000 */
 #define S_HOUR_MS 3600000.0
 
 typedef struct {
@@ -57,20 +56,11 @@ typedef struct {
     long long now; /* kefu:clock, else the wall clock: what the ages are relative to */
 } s_lg_t;
 
-/* The last ':' of s[0..n), or NULL. */
-static const char *s_last_colon(const char *s, size_t n)
-{
-    while (n > 0)
-        if (s[--n] == ':')
-            return s + n;
-    return NULL;
-}
-
 /* One member <order_id>:<kind> with its score into the shop's counts (from index first). */
 static bool s_open_add(s_lg_t *lg, size_t first, const char *shop, const redisReply *m,
                        const redisReply *score)
 {
-    const char *colon = m->type == REDIS_REPLY_STRING ? s_last_colon(m->str, m->len) : NULL;
+    const char *colon = m->type == REDIS_REPLY_STRING ? kefuctl_report_last_colon(m->str, m->len) : NULL;
     long long opened;
     if (!colon || colon == m->str || score->type != REDIS_REPLY_STRING)
         return false;
@@ -130,7 +120,7 @@ static void s_carrier_fill(void *arg, size_t i, const kefuctl_report_key_t *key,
     size_t first = lg->ncarriers;
     for (size_t j = 0; j + 1 < fields->elements; j += 2) {
         const redisReply *f = fields->element[j], *v = fields->element[j + 1];
-        const char *colon = f->type == REDIS_REPLY_STRING ? s_last_colon(f->str, f->len) : NULL;
+        const char *colon = f->type == REDIS_REPLY_STRING ? kefuctl_report_last_colon(f->str, f->len) : NULL;
         size_t clen = colon ? (size_t)(colon - f->str) : 0;
         if (!colon || f->len - clen != 10 ||
             (memcmp(colon, ":shipments", 10) != 0 && memcmp(colon, ":anomalies", 10) != 0))
@@ -160,48 +150,18 @@ static void s_carrier_fill(void *arg, size_t i, const kefuctl_report_key_t *key,
     }
 }
 
-static int s_cmp_ll(const void *a, const void *b)
-{
-    long long x = *(const long long *)a, y = *(const long long *)b;
-    return (x > y) - (x < y);
-}
-
 /* The median of the LIST kefu:lg:resolve:{shop} (ms, newest first, capped). */
 static int s_resolve_read(redisContext *c, s_lg_t *lg, const kefuctl_report_key_t *key, char *err,
                           size_t errlen)
 {
-    redisReply *r = redisCommand(c, "LRANGE %s 0 " S_RESOLVE_MAX, key->key);
-    if (!r) {
-        snprintf(err, errlen, "LRANGE: %s", c->errstr[0] ? c->errstr : "connection lost");
+    double ms;
+    size_t n;
+    if (kefuctl_report_list_median(c, key->key, &ms, &n, err, errlen) != KF_OK)
         return KF_ERR;
-    }
-    if (r->type != REDIS_REPLY_ARRAY) {
-        fprintf(stderr, "kefuctl: skipped %s: %s\n", key->key,
-                r->type == REDIS_REPLY_ERROR ? r->str : "not a list");
-        freeReplyObject(r);
-        return KF_OK;
-    }
-    long long *v = kf_xmalloc((r->elements + 1) * sizeof(*v));
-    size_t n = 0, bad = 0;
-    for (size_t i = 0; i < r->elements; i++) {
-        const redisReply *e = r->element[i];
-        if (e->type == REDIS_REPLY_STRING && strlen(e->str) == e->len &&
-            kf_parse_ll(e->str, 0, REPORT_MAX_COUNTER, &v[n]) == KF_OK)
-            n++;
-        else
-            bad++;
-    }
-    freeReplyObject(r);
-    if (bad)
-        fprintf(stderr, "kefuctl: %s: %zu value%s not a time in ms, ignored\n", key->key, bad,
-                bad == 1 ? "" : "s");
     if (n > 0) {
-        qsort(v, n, sizeof(*v), s_cmp_ll);
-        double ms = n % 2 ? (double)v[n / 2] : ((double)v[n / 2 - 1] + (double)v[n / 2]) / 2;
         lg->medians = kf_xrealloc(lg->medians, (lg->nmedians + 1) * sizeof(*lg->medians));
         lg->medians[lg->nmedians++] = (s_median_t){key->shop, ms / S_HOUR_MS, n};
     }
-    free(v);
     return KF_OK;
 }
 
@@ -275,11 +235,6 @@ static double s_age_hours(const s_lg_t *lg, const s_open_t *o)
     return lg->now > o->oldest ? (double)(lg->now - o->oldest) / S_HOUR_MS : 0.0;
 }
 
-static double s_round1(double x) /* to one decimal, halves away from zero (table = JSON) */
-{
-    return round(x * 10.0) / 10.0;
-}
-
 static void s_lg_table_row(kefuctl_table_t *t, const kefuctl_report_row_t *row)
 {
     char day[16], n[L_NFIELDS][24];
@@ -313,7 +268,7 @@ static void s_lg_print_state(const s_lg_t *lg)
     kefuctl_table_add(&t, (const char *const[]){"SHOP", "OPEN_KIND", "COUNT", "OLDEST_HOURS"});
     for (size_t i = 0; i < lg->nopen; i++) {
         snprintf(a, sizeof(a), "%lld", lg->open[i].count);
-        snprintf(b, sizeof(b), "%.1f", s_round1(s_age_hours(lg, &lg->open[i])));
+        snprintf(b, sizeof(b), "%.1f", kefuctl_report_round1(s_age_hours(lg, &lg->open[i])));
         kefuctl_table_add(&t, (const char *const[]){lg->open[i].shop, lg->open[i].kind, a, b});
     }
     if (lg->nopen)
@@ -354,7 +309,7 @@ static void s_lg_print_table(const s_lg_t *lg)
     fputs("median time to resolve:", stdout);
     for (size_t i = 0; i < lg->nmedians; i++)
         printf("%s %s %.1f h (%zu resolved)", i ? "," : "", lg->medians[i].shop,
-               s_round1(lg->medians[i].hours), lg->medians[i].n);
+               kefuctl_report_round1(lg->medians[i].hours), lg->medians[i].n);
     puts(lg->nmedians ? "" : " -");
 }
 
@@ -386,7 +341,7 @@ static void s_lg_print_json(const s_lg_t *lg)
         json_array_append_new(open, json_pack("{s:s, s:s, s:I, s:o}", "shop", lg->open[i].shop,
                                               "kind", lg->open[i].kind, "count",
                                               (json_int_t)lg->open[i].count, "oldest_hours",
-                                              json_real(s_round1(s_age_hours(lg, &lg->open[i])))));
+                                              json_real(kefuctl_report_round1(s_age_hours(lg, &lg->open[i])))));
     json_object_set_new(root, "open", open);
     for (size_t i = 0; i < lg->ncarriers; i++) {
         const s_carrier_t *k = &lg->carriers[i];
@@ -401,7 +356,7 @@ static void s_lg_print_json(const s_lg_t *lg)
     json_object_set_new(root, "carriers", carriers);
     for (size_t i = 0; i < lg->nmedians; i++)
         json_object_set_new(medians, lg->medians[i].shop,
-                            json_real(s_round1(lg->medians[i].hours)));
+                            json_real(kefuctl_report_round1(lg->medians[i].hours)));
     json_object_set_new(root, "median_resolve_hours", medians);
     json_dumpf(root, stdout, JSON_COMPACT | JSON_REAL_PRECISION(6));
     fputc('\n', stdout);

@@ -26,7 +26,6 @@ static const char *const s_rv_fields[R_NFIELDS] = {
 };
 static const kefuctl_report_schema_t s_rv_schema = {s_rv_fields, R_NFIELDS, "cause:"};
 
-#define S_FC_MAX "9999" /* LRANGE stop: the list is capped at 10000 */
 #define S_MIN_MS 60000.0
 
 typedef struct {
@@ -53,17 +52,6 @@ typedef struct {
     size_t nskus;
 } s_rv_t;
 
-/* The last ':' of s[0..n), or NULL. */
-static const char *s_last_colon(const char *s, size_t n)
-{
-    while (n > 0)
-        if (s[--n] == ':')
-            return s + n;
-    return NULL;
-}
-
-/* ------------------------------------------------------------------ agents */
-
 static s_agent_t *s_agent_get(s_rv_t *rv, size_t first, const char *shop, const char *name,
                               size_t len)
 {
@@ -84,7 +72,7 @@ static void s_agent_fill(void *arg, size_t i, const kefuctl_report_key_t *key,
     size_t first = rv->nagents;
     for (size_t j = 0; j + 1 < fields->elements; j += 2) {
         const redisReply *f = fields->element[j], *v = fields->element[j + 1];
-        const char *colon = f->type == REDIS_REPLY_STRING ? s_last_colon(f->str, f->len) : NULL;
+        const char *colon = f->type == REDIS_REPLY_STRING ? kefuctl_report_last_colon(f->str, f->len) : NULL;
         size_t alen = colon ? (size_t)(colon - f->str) : 0, w = 0;
         while (colon && w < KF_ARRAY_LEN(what) &&
                (strlen(what[w]) != f->len - alen - 1 || memcmp(colon + 1, what[w],
@@ -105,47 +93,19 @@ static void s_agent_fill(void *arg, size_t i, const kefuctl_report_key_t *key,
     }
 }
 
-static int s_cmp_ll(const void *a, const void *b)
-{
-    long long x = *(const long long *)a, y = *(const long long *)b;
-    return (x > y) - (x < y);
-}
-
 /* The median of the LIST kefu:rv:fc:{shop}:<agent> (ms to first contact) in minutes. */
 static int s_fc_read(redisContext *c, s_agent_t *a, char *err, size_t errlen)
 {
-    redisReply *r = redisCommand(c, "LRANGE kefu:rv:fc:{%s}:%s 0 " S_FC_MAX, a->shop, a->agent);
-    if (!r) {
-        snprintf(err, errlen, "LRANGE: %s", c->errstr[0] ? c->errstr : "connection lost");
+    char key[512];
+    snprintf(key, sizeof(key), "kefu:rv:fc:{%s}:%s", a->shop, a->agent);
+    double ms;
+    size_t n;
+    if (kefuctl_report_list_median(c, key, &ms, &n, err, errlen) != KF_OK)
         return KF_ERR;
-    }
-    if (r->type != REDIS_REPLY_ARRAY) {
-        fprintf(stderr, "kefuctl: skipped kefu:rv:fc:{%s}:%s: %s\n", a->shop, a->agent,
-                r->type == REDIS_REPLY_ERROR ? r->str : "not a list");
-        freeReplyObject(r);
-        return KF_OK;
-    }
-    long long *v = kf_xmalloc((r->elements + 1) * sizeof(*v));
-    size_t n = 0, bad = 0;
-    for (size_t i = 0; i < r->elements; i++) {
-        const redisReply *e = r->element[i];
-        if (e->type == REDIS_REPLY_STRING && strlen(e->str) == e->len &&
-            kf_parse_ll(e->str, 0, REPORT_MAX_COUNTER, &v[n]) == KF_OK)
-            n++;
-        else
-            bad++;
-    }
-    freeReplyObject(r);
-    if (bad)
-        fprintf(stderr, "kefuctl: kefu:rv:fc:{%s}:%s: %zu value%s not a time in ms, ignored\n",
-                a->shop, a->agent, bad, bad == 1 ? "" : "s");
     if (n > 0) {
-        qsort(v, n, sizeof(*v), s_cmp_ll);
-        double ms = n % 2 ? (double)v[n / 2] : ((double)v[n / 2 - 1] + (double)v[n / 2]) / 2;
         a->median_min = ms / S_MIN_MS;
         a->nfc = n;
     }
-    free(v);
     return KF_OK;
 }
 
@@ -159,8 +119,8 @@ static void s_sku_fill(void *arg, size_t i, const kefuctl_report_key_t *key,
     size_t first = rv->nskus;
     for (size_t j = 0; j + 1 < fields->elements; j += 2) {
         const redisReply *f = fields->element[j], *v = fields->element[j + 1];
-        const char *c2 = f->type == REDIS_REPLY_STRING ? s_last_colon(f->str, f->len) : NULL;
-        const char *c1 = c2 ? s_last_colon(f->str, (size_t)(c2 - f->str)) : NULL;
+        const char *c2 = f->type == REDIS_REPLY_STRING ? kefuctl_report_last_colon(f->str, f->len) : NULL;
+        const char *c1 = c2 ? kefuctl_report_last_colon(f->str, (size_t)(c2 - f->str)) : NULL;
         if (!c1)
             continue;
         size_t slen = (size_t)(c1 - f->str), rlen = (size_t)(c2 - c1 - 1);
@@ -244,11 +204,6 @@ static int s_rv_read(redisContext *c, const kefuctl_report_opts_t *o, s_rv_t *rv
 
 /* ------------------------------------------------------------------ tables */
 
-static double s_round1(double x) /* to one decimal, halves away from zero (table = JSON) */
-{
-    return round(x * 10.0) / 10.0;
-}
-
 static void s_day_row(kefuctl_table_t *t, const kefuctl_report_row_t *row)
 {
     static const int cols[] = {R_REVIEWS, R_GOOD,     R_NEUTRAL, R_BAD,      R_OPENED,
@@ -325,7 +280,7 @@ static void s_print_agents(const s_rv_t *rv)
         else
             snprintf(rate, sizeof(rate), "-");
         if (a->nfc)
-            snprintf(fc, sizeof(fc), "%.1f", s_round1(a->median_min));
+            snprintf(fc, sizeof(fc), "%.1f", kefuctl_report_round1(a->median_min));
         else
             snprintf(fc, sizeof(fc), "-");
         snprintf(comp, sizeof(comp), "¥%lld.%02lld", a->comp_fen / 100, a->comp_fen % 100);
@@ -398,7 +353,7 @@ static json_t *s_json_agent(const s_agent_t *a)
                      a->cases > 0 ? json_real((double)a->resolved / (double)a->cases)
                                   : json_null(),
                      "median_first_contact_minutes",
-                     a->nfc ? json_real(s_round1(a->median_min)) : json_null(),
+                     a->nfc ? json_real(kefuctl_report_round1(a->median_min)) : json_null(),
                      "first_contacts", (json_int_t)a->nfc, "compensation_fen",
                      (json_int_t)a->comp_fen);
 }

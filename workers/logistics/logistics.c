@@ -68,13 +68,7 @@ static const kf_shop_t *s_common(kf_worker_t *w, const kf_env_t *env, kf_call_t 
     kf_call_argi(call, "off", shop->offset);
     kf_call_argi(call, "cph", shop->cap_phone_daily);
     kf_call_arg(call, "shopname", shop->name);
-    size_t len = 1; /* the agents on duty, one per line: the Lua step picks one per order */
-    for (size_t i = 0; shop->cfg && i < shop->cfg->n_agents; i++)
-        len += strlen(shop->cfg->agents[i]) + 1;
-    char *agents = kf_xmalloc(len), *p = agents;
-    *p = '\0';
-    for (size_t i = 0; shop->cfg && i < shop->cfg->n_agents; i++)
-        p += sprintf(p, "%s\n", shop->cfg->agents[i]);
+    char *agents = kf_shop_agents_lines(shop); /* the Lua step picks one per order */
     kf_call_arg(call, "agents", agents);
     free(agents);
     return shop;

@@ -78,14 +78,6 @@ void rr_classify(const kf_shop_t *shop, const char *text, char *out, size_t len,
 
 /* ---------------------------------------------------------------- handlers */
 
-static uint32_t s_fnv(const char *s)
-{
-    uint32_t h = 2166136261u;
-    for (; s && *s; s++)
-        h = (h ^ (unsigned char)*s) * 16777619u;
-    return h;
-}
-
 static const char *s_rating(Kefu__V1__Rating r)
 {
     return r == KEFU__V1__RATING__RATING_GOOD      ? "good"
@@ -148,20 +140,14 @@ int rr_on_posted(kf_worker_t *w, const kf_env_t *env, kf_call_t *call, void *arg
     kf_call_arg(call, "buyer", buyer_id);
     kf_call_arg(call, "sku", rv->sku_id && *rv->sku_id ? rv->sku_id : "-");
     kf_call_arg(call, "rating", rating);
-    kf_call_argf(call, "th", "%08x", s_fnv(rv->text));
+    kf_call_argf(call, "th", "%08x", kf_fnv1a(rv->text));
     kf_call_arg(call, "causes", causes);
     kf_call_arg(call, "malkw", money ? "1" : "0");
     const Kefu__V1__ShopConfig *cfg = shop->cfg;
     long long comp = strcmp(rating, "bad") == 0 ? (cfg ? cfg->compensation_bad_fen : 1000)
                                                 : (cfg ? cfg->compensation_neutral_fen : 500);
     kf_call_argi(call, "comp", comp);
-    size_t len = 1;
-    for (size_t i = 0; cfg && i < cfg->n_agents; i++)
-        len += strlen(cfg->agents[i]) + 1;
-    char *agents = kf_xmalloc(len), *p = agents;
-    *p = '\0';
-    for (size_t i = 0; cfg && i < cfg->n_agents; i++)
-        p += sprintf(p, "%s\n", cfg->agents[i]);
+    char *agents = kf_shop_agents_lines(shop);
     kf_call_arg(call, "agents", agents);
     free(agents);
     kf_call_argi(call, "at", at);
@@ -201,7 +187,7 @@ static int s_on_change(kf_worker_t *w, const kf_env_t *env, kf_call_t *call,
     free(case_id);
     const char *rating = s_rating(rv->rating);
     kf_call_arg(call, "rating", rating ? rating : "");
-    kf_call_argf(call, "th", "%08x", s_fnv(rv->text));
+    kf_call_argf(call, "th", "%08x", kf_fnv1a(rv->text));
     kf_call_argi(call, "at", rv->has_at ? rv->at : env->occurred_at);
     return KF_OK;
 }
@@ -231,14 +217,8 @@ static const char *s_status(Kefu__V1__CaseStatus st)
 /* shop.config: the agents on duty, for reassignments (the runtime keeps the rest). */
 int rr_on_config(kf_worker_t *w, const kf_env_t *env, kf_call_t *call, void *arg)
 {
-    const Kefu__V1__ShopConfig *cfg = env->shop_config;
-    size_t len = 1;
-    for (size_t i = 0; cfg && i < cfg->n_agents; i++)
-        len += strlen(cfg->agents[i]) + 1;
-    char *agents = kf_xmalloc(len), *p = agents;
-    *p = '\0';
-    for (size_t i = 0; cfg && i < cfg->n_agents; i++)
-        p += sprintf(p, "%s\n", cfg->agents[i]);
+    const kf_shop_t *shop = kf_worker_shop(w, env->shop_id); /* the runtime just updated it */
+    char *agents = kf_shop_agents_lines(shop);
     kf_call_arg(call, "agents", agents);
     free(agents);
     return KF_OK;
