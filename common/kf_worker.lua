@@ -128,6 +128,7 @@ local function run_event(handlers)
     if ckpt_get(p) >= SEQ then return reply('seen', p) end
     parts[1] = p
   end
+  K.parts = parts -- the partitions this step applies to (a broadcast: the owned ones not past SEQ)
   local status
   local dk = 'kefu:dedup:' .. G .. ':' .. EVID
   if EVID ~= '' and p >= 0 and not call('SET', dk, fmt_int(SEQ), 'NX', 'EX', DEDUP_TTL) then
