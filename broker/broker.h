@@ -5,6 +5,7 @@
 #define BROKER_H
 
 #include <event2/http.h>
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/queue.h>
@@ -14,6 +15,7 @@
 #include "kf_daemon.h"
 #include "kf_proto.h"
 #include "kf_redis.h"
+#include "kf_stats.h"
 
 #define BROKER_NTOPICS 20 /* entries of kf_proto_topics[] */
 
@@ -63,6 +65,9 @@ typedef struct {
     int64_t last_seen_mono;
 } fleet_entry_t;
 
+/* broker_campaigns.c: the campaign progress shown in /stats and /metrics (private) */
+typedef struct broker_campaigns_s broker_campaigns_t;
+
 typedef struct broker_s {
     kf_daemon_t *daemon;
     kf_conf_t *conf;
@@ -90,6 +95,7 @@ typedef struct broker_s {
     int64_t started_mono;
     fleet_entry_t *fleet;
     size_t nfleet;
+    broker_campaigns_t *campaigns;
 } broker_t;
 
 extern const kf_cfg_opt_t broker_opts[];
@@ -116,5 +122,15 @@ void broker_fleet_beat(broker_t *b, const kf_env_t *env);
 char *broker_stats_json(broker_t *b);
 char *broker_stats_prometheus(broker_t *b);
 int broker_monitor_start(broker_t *b, char *err, size_t errlen);
+
+/* broker_campaigns.c: reads kefu:crm:campaigns and the newest campaigns' progress every
+ * stats_refresh_ms; destroy after kf_redis_destroy (or before: a round in flight is freed by
+ * its last callback). */
+int broker_campaigns_start(broker_t *b, char *err, size_t errlen);
+void broker_campaigns_destroy(broker_t *b);
+/* The "campaigns" array of /stats (new reference; empty while Redis is down). */
+json_t *broker_campaigns_json(broker_t *b);
+/* The kefu_campaign_* families of /metrics. */
+void broker_campaigns_metrics(broker_t *b, kf_text_t *t);
 
 #endif

@@ -1,4 +1,5 @@
-/* kefu-broker: counters, the fleet view from heartbeats, /stats JSON and /metrics. */
+/* kefu-broker: counters, the fleet view from heartbeats, /stats JSON and /metrics (with the
+ * campaigns of broker_campaigns.c). */
 #include <errno.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -128,7 +129,7 @@ char *broker_stats_json(broker_t *b)
     for (int i = 0; i < BROKER_NTOPICS; i++)
         dup += b->topics[i].duplicates;
     json_t *o = json_pack(
-        "{ss ss si sI ss s{sb sI sI} s{sI sI sI} so so sI so sI sI sI so}", "daemon",
+        "{ss ss si sI ss s{sb sI sI} s{sI sI sI} so so sI so sI sI sI so so}", "daemon",
         "kefu-broker", "version", KEFU_VERSION, "pid", (int)getpid(), "uptime_s",
         (json_int_t)((kf_mono_ms() - b->started_mono) / 1000), "now", now, "redis", "connected",
         kf_redis_ready(b->redis), "reconnects", (json_int_t)kf_redis_reconnects(b->redis),
@@ -137,7 +138,7 @@ char *broker_stats_json(broker_t *b)
         "totals", s_totals(b), "rejects", rej, "duplicates", (json_int_t)dup, "topics",
         s_topics(b), "subscribers", (json_int_t)b->subscribers, "publishers",
         (json_int_t)b->publishers, "subscriptions", (json_int_t)b->subscriptions, "fleet",
-        s_fleet(b));
+        s_fleet(b), "campaigns", broker_campaigns_json(b));
     char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
     char *line = kf_xasprintf("%s\n", text);
@@ -221,6 +222,7 @@ char *broker_stats_prometheus(broker_t *b)
     s_one(&t, "kefu_broker_redis_reconnects_total", "counter", "Redis reconnections",
           (double)kf_redis_reconnects(b->redis));
     s_fleet_metrics(&t, b);
+    broker_campaigns_metrics(b, &t);
     return kf_text_take(&t);
 }
 

@@ -21,7 +21,7 @@ const kf_cfg_opt_t broker_opts[] = {
         "events awaiting Redis before the broker stops reading (back-pressure)"),
     OPT("batch", 1, 100000, "1000", batch, "most events journaled in one Redis step"),
     OPT("stats_refresh_ms", 100, 60000, "1000", stats_refresh_ms,
-        "how often journal seq/length are read for /stats"),
+        "how often journal seq/length and campaign progress are read for /stats"),
     OPT("dead_after_beats", 1, 100, "3", dead_after_beats,
         "missed heartbeats after which a daemon is shown dead"),
     OPT("http_max_body", 1024, 67108864, "1048576", http_max_body,
@@ -72,7 +72,7 @@ int main(int argc, char **argv)
     kf_redis_set_connect_timeout(b.redis, conf.redis_timeout_ms);
     kf_redis_on_state(b.redis, s_on_redis, &b);
     if (broker_ingest_start(&b, err, sizeof(err)) || broker_monitor_start(&b, err, sizeof(err)) ||
-        broker_http_start(&b, err, sizeof(err)))
+        broker_campaigns_start(&b, err, sizeof(err)) || broker_http_start(&b, err, sizeof(err)))
         goto fail;
     kf_daemon_on_stop(d, s_on_stop, &b);
     kf_daemon_heartbeat(d, NULL, NULL);
@@ -90,6 +90,7 @@ done:
     kf_bus_destroy(&b.router);
     kf_bus_destroy(&b.xpub);
     kf_redis_destroy(&b.redis);
+    broker_campaigns_destroy(&b);
     if (b.flush_ev)
         event_free(b.flush_ev);
     if (b.refresh_ev)

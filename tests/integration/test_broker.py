@@ -249,5 +249,153 @@ class BrokerTest(unittest.TestCase):
         self.assertIn("<html", page.lower())
 
 
+# ---------------------------------------------------------------------- campaigns
+LAUNCH = 1762833600000  # 2025-11-11T12:00:00+08:00
+DAY_MS = 24 * 3600 * 1000
+
+
+def iso8(ms):
+    from datetime import datetime, timedelta, timezone
+    return datetime.fromtimestamp(ms / 1000, timezone(timedelta(hours=8))).isoformat(
+        timespec="milliseconds" if ms % 1000 else "seconds")
+
+
+class CampaignStatsTest(unittest.TestCase):
+    """The broker reads kefu:crm:campaigns and the kefu:crm:camp:{shop}:<id> hashes that
+    kefu-crm-care keeps (workers/crm-care/README.md "Campaigns") into /stats and /metrics."""
+
+    def setUp(self):
+        self.stack = Stack().start()
+        self.r = self.stack.redis()
+
+    def tearDown(self):
+        self.stack.stop()
+
+    def launch(self, shop, cid, at, **fields):
+        """What the worker writes when it launches campaign cid at ms `at` (the hash, then the
+        list), with fields (progress) on top."""
+        h = {"event": f"ev-{cid}", "shop": shop, "name": cid, "segment": "at_risk", "tags": "",
+             "level": "", "channel": "sms", "start": at, "end": at + DAY_MS,
+             "launched": at, "state": "scheduled", "parts_done": 0, "matched": 0,
+             "sent": 0, "blocked": 0, "expired": 0}
+        h.update(fields)
+        self.r.hset(f"kefu:crm:camp:{{{shop}}}:{cid}", mapping=h)
+        self.r.zadd("kefu:crm:campaigns", {f"{shop}:{cid}": at})
+
+    def campaigns(self, n, timeout=10):
+        """/stats once its campaigns list has n entries."""
+        return wait_for(lambda: (lambda s: s if len(s["campaigns"]) == n else None)(
+            self.stack.stats()), timeout=timeout, what=f"{n} campaigns in /stats")["campaigns"]
+
+    def test_campaigns_in_stats_metrics_kefuctl_stat_and_the_dashboard(self):
+        st = self.stack.stats()
+        self.assertEqual(st["campaigns"], [])
+        self.assertNotIn("campaigns:", self.stack.kefuctl("stat", check=True).stdout)
+        self.launch("s1", "c1", LAUNCH, name="老客回购", state="sending", parts_done=16,
+                    matched=120, sent=80, blocked=7, expired=0,
+                    **{"blocked:cap_daily": 5, "blocked:optout": 2})
+        self.launch("s2", "spring", LAUNCH + 60000, channel="im", segment="", state="done",
+                    parts_done=64, matched=3, sent=3)
+        camps = self.campaigns(2)
+        self.assertEqual([(c["shop_id"], c["campaign_id"]) for c in camps],
+                         [("s2", "spring"), ("s1", "c1")])  # newest first
+        self.assertEqual(camps[1], {
+            "shop_id": "s1", "campaign_id": "c1", "name": "老客回购", "state": "sending",
+            "segment": "at_risk", "channel": "sms", "start": iso8(LAUNCH),
+            "end": iso8(LAUNCH + DAY_MS), "launched": iso8(LAUNCH), "parts_done": 16,
+            "matched": 120, "sent": 80, "blocked": 7, "expired": 0,
+            "blocked_by": {"cap_daily": 5, "optout": 2}})
+        self.assertEqual(camps[1]["start"], "2025-11-11T12:00:00+08:00")
+        self.assertEqual(camps[0]["segment"], "")
+        # progress shows up within a refresh or two
+        self.r.hincrby("kefu:crm:camp:{s1}:c1", "sent", 20)
+        self.r.hset("kefu:crm:camp:{s1}:c1", mapping={"parts_done": 64, "state": "done"})
+        wait_for(lambda: self.stack.stats()["campaigns"][1]["sent"] == 100, what="progress")
+        self.assertEqual(self.stack.stats()["campaigns"][1]["state"], "done")
+        m = self.stack.metrics()
+        self.assertEqual(metric(m, "kefu_campaign_sent_total", shop="s1", campaign="c1"), 100)
+        self.assertEqual(metric(m, "kefu_campaign_matched_total", shop="s1", campaign="c1"), 120)
+        self.assertEqual(metric(m, "kefu_campaign_blocked_total", shop="s1", campaign="c1"), 7)
+        self.assertEqual(metric(m, "kefu_campaign_done", shop="s1", campaign="c1"), 1)
+        self.assertEqual(metric(m, "kefu_campaign_sent_total", shop="s2", campaign="spring"), 3)
+        self.assertIn("# TYPE kefu_campaign_sent_total counter", m)
+        self.assertIn("# TYPE kefu_campaign_done gauge", m)
+        # kefuctl stat: a campaigns table; --json passes the document through
+        out = self.stack.kefuctl("stat", check=True).stdout
+        table = out[out.index("\ncampaigns:\n") + 12:].rstrip("\n").split("\n")
+        self.assertEqual(table[0].split(), ["SHOP", "CAMPAIGN", "NAME", "STATE", "CHANNEL",
+                                            "PARTS", "MATCHED", "SENT", "BLOCKED", "EXPIRED",
+                                            "BLOCKED_BY"])
+        self.assertEqual(table[1].split(), ["s2", "spring", "spring", "done", "im", "64/64",
+                                            "3", "3", "0", "0", "-"])
+        self.assertEqual(table[2].split(), ["s1", "c1", "老客回购", "done", "sms", "64/64",
+                                            "120", "100", "7", "0", "cap_daily=5", "optout=2"])
+        doc = json.loads(self.stack.kefuctl("stat", "--json", check=True).stdout)
+        self.assertEqual([c["campaign_id"] for c in doc["campaigns"]], ["spring", "c1"])
+        code, page = self.stack.http("GET", "/")
+        self.assertEqual(code, 200)
+        self.assertIn('id="campaigns"', page)
+        self.assertIn("parts_done / 64", page)
+
+    def test_only_the_newest_20_newest_first(self):
+        for i in range(25):
+            self.launch("s1", f"c{i:02d}", LAUNCH + i * 1000, sent=i)
+        camps = self.campaigns(20)
+        self.assertEqual([c["campaign_id"] for c in camps], [f"c{i:02d}" for i in range(24, 4, -1)])
+        self.assertEqual(camps[0]["sent"], 24)
+        self.assertIsNone(metric(self.stack.metrics(), "kefu_campaign_sent_total", shop="s1",
+                                 campaign="c04"))
+
+    def test_malformed_entries_are_left_out_or_zero_and_the_broker_keeps_going(self):
+        self.launch("s1", "good", LAUNCH, sent=5)
+        self.launch("s1", "nums", LAUNCH + 1, sent="lots", matched="-3", parts_done="1e3",
+                    start="soon", end="", launched="x", **{"blocked:": 9, "blocked:optout": "y"})
+        self.launch("s1", "bytes", LAUNCH + 2, name=b"\xff\xfe\x01bad", state="sending")
+        self.r.zadd("kefu:crm:campaigns", {"nocolon": LAUNCH + 3, ":c": LAUNCH + 4,
+                                           "s1:": LAUNCH + 5, "s1:gone": LAUNCH + 6,
+                                           "s1:str": LAUNCH + 7})
+        self.r.set("kefu:crm:camp:{s1}:str", "not a hash")
+        camps = self.campaigns(3)
+        self.assertEqual([c["campaign_id"] for c in camps], ["bytes", "nums", "good"])
+        nums = camps[1]
+        self.assertEqual((nums["sent"], nums["matched"], nums["parts_done"]), (0, 0, 0))
+        self.assertEqual((nums["start"], nums["end"]), (None, None))
+        self.assertEqual(nums["launched"], iso8(LAUNCH + 1))  # the list's score stands in
+        self.assertEqual(nums["blocked_by"], {"optout": 0})
+        self.assertEqual(camps[0]["name"], "???bad")
+        self.assertEqual(camps[2]["sent"], 5)
+        m = self.stack.metrics()
+        self.assertEqual(metric(m, "kefu_campaign_sent_total", shop="s1", campaign="nums"), 0)
+        self.assertIsNone(metric(m, "kefu_campaign_sent_total", shop="s1", campaign="gone"))
+        r = self.stack.kefuctl("stat", check=True)
+        self.assertIn("???bad", r.stdout)
+        # the list itself of another type: no campaigns, nothing else changes
+        self.r.delete("kefu:crm:campaigns")
+        self.r.set("kefu:crm:campaigns", "not a zset")
+        self.campaigns(0)
+        self.assertEqual(self.stack.healthz(), 200)
+        self.assertIsNone(self.stack.procs["kefu-broker"].poll())
+        self.assertEqual(self.stack.pub([paid(1)]).returncode, 0)
+
+    def test_redis_down_no_campaigns_broker_keeps_serving_and_recovers(self):
+        self.launch("s1", "c1", LAUNCH, sent=4)
+        self.campaigns(1)
+        self.stack.stop_redis()
+        wait_for(lambda: self.stack.healthz() == 503, what="broker to see redis down")
+        st = self.stack.stats()
+        self.assertEqual(st["campaigns"], [])
+        self.assertFalse(st["redis"]["connected"])
+        m = self.stack.metrics()
+        self.assertIn("# TYPE kefu_campaign_sent_total counter", m)
+        self.assertIsNone(metric(m, "kefu_campaign_sent_total", shop="s1", campaign="c1"))
+        r = self.stack.kefuctl("stat", check=True)
+        self.assertNotIn("campaigns:", r.stdout)
+        time.sleep(1.5)  # a few refresh rounds with Redis gone
+        self.assertIsNone(self.stack.procs["kefu-broker"].poll())
+        self.stack.start_redis()  # AOF brings the campaign back
+        wait_for(lambda: self.stack.healthz() == 200, timeout=15, what="broker to reconnect")
+        self.assertEqual(self.campaigns(1)[0]["sent"], 4)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -6,7 +6,10 @@ kefu:stats:pay:{<shop_id>}:<yyyymmdd>) and workers/logistics/README.md "State an
 (kefu:stats:lg:{<shop_id>}:<yyyymmdd>, kefu:stats:lgc:{<shop_id>}, kefu:lg:open:{<shop_id>},
 kefu:lg:resolve:{<shop_id>}, and the simulated clock kefu:clock), and
 workers/review-repair/README.md "State and results" (kefu:stats:rv:{<shop_id>}:<yyyymmdd>,
-kefu:stats:rvagent:{<shop_id>}, kefu:rv:fc:{<shop_id>}:<agent>, kefu:stats:rvsku:{<shop_id>}).
+kefu:stats:rvagent:{<shop_id>}, kefu:rv:fc:{<shop_id>}:<agent>, kefu:stats:rvsku:{<shop_id>}),
+and workers/crm-care/README.md "Campaigns" and "Results" (kefu:crm:segs:{<shop_id>},
+kefu:stats:crm:{<shop_id>}:<yyyymmdd>, kefu:stats:crmg:{<shop_id>}, kefu:crm:campaigns and
+kefu:crm:camp:{<shop_id>}:<campaign_id>).
 """
 import json
 import time
@@ -267,12 +270,11 @@ class ReportTest(unittest.TestCase):
             self.assertEqual(r.stdout, "")
         self.report("payments", "--from", "2028-02-29")  # a leap day is a day
 
-    def test_kinds_without_a_worker_say_so_and_fail(self):
-        self.fixtures()
-        for kind in ("care",):
-            r = self.report(kind, rc=1)
-            self.assertEqual(r.stdout, "")
-            self.assertIn(f"kefuctl: report {kind}: not built yet", r.stderr)
+    def test_every_kind_of_design_10_is_built(self):
+        for kind in ("payments", "logistics", "reviews", "care"):
+            r = self.report(kind)
+            self.assertNotIn("not built yet", r.stderr)
+            self.assertTrue(r.stdout.startswith("no "), (kind, r.stdout))
 
 
 # ---------------------------------------------------------------------- logistics
@@ -646,15 +648,333 @@ class ReviewsReportTest(unittest.TestCase):
             self.assertIn(what, r.stderr)
 
 
+# ---------------------------------------------------------------------- care
+SEGS = ["champions", "loyal", "potential", "new", "at_risk", "hibernating", "lost"]
+LEVELS = ["regular", "silver", "gold", "platinum"]
+CC_SEGS_S1 = {"seg:champions": 3, "seg:loyal": 2, "seg:new": 5, "seg:at_risk": 1, "seg:lost": 1,
+              "lvl:regular": 7, "lvl:silver": 3, "lvl:gold": 1, "lvl:platinum": 1,
+              "seg:whales": 9}  # a segment of a newer worker: not shown
+CC_SEGS_A = {"seg:potential": 2, "lvl:regular": 2}
+CC_S1_10 = {"sent:shipped": 10, "sent:usage": 4, "held:usage": 2, "blocked:usage:cap_daily": 1,
+            "blocked:birthday:optout": 2, "paid_orders": 7, "new_buyers": 3}
+CC_S1_11 = {"sent:usage": 1, "blocked:usage:deadline": 1, "blocked:usage:cap_daily": 2,
+            "sent:campaign": 5, "held:campaign": 3, "blocked:campaign:cap_sms_weekly": 1,
+            "paid_orders": 2}
+CC_S1_12 = {"sent:shipped": 1, "sent:festival": 2}
+CC_S2_11 = {"sent:signed": 3}
+CC_G_S1 = {"buyers": 20, "repeat": 6, "cared": 8, "cared_repeat": 4, "uncared_repeat": 3}
+CC_G_S2 = {"buyers": 5, "repeat": 1, "uncared_repeat": 1}               # nobody cared
+CC_G_A = {"buyers": 2, "repeat": 1, "cared": 2, "cared_repeat": 1}      # everybody cared
+CC_SEG_COLUMNS = ["SHOP", "BUYERS", "CHAMPIONS", "LOYAL", "POTENTIAL", "NEW", "AT_RISK",
+                  "HIBERNATING", "LOST", "REGULAR", "SILVER", "GOLD", "PLATINUM"]
+CC_CARE_COLUMNS = ["SHOP", "KIND", "SENT", "HELD", "BLOCKED", "BY_REASON"]
+CC_RATE_COLUMNS = ["SHOP", "BUYERS", "REPEAT", "CARED", "CARED_REPEAT", "CARED_RATE",
+                   "NOT_CARED", "NOT_CARED_REPEAT", "NOT_CARED_RATE"]
+CC_CAMP_COLUMNS = ["SHOP", "CAMPAIGN", "NAME", "STATE", "PARTS", "MATCHED", "SENT", "BLOCKED",
+                   "EXPIRED", "BY_REASON"]
+DAY = 24 * H
+
+
+def camp(name, state, parts, matched, sent, blocked, expired=0, channel="sms", launched=CLOCK,
+         **extra):
+    """A kefu:crm:camp hash as the worker writes it (workers/crm-care/README.md "Campaigns")."""
+    h = {"name": name, "segment": "at_risk", "tags": "", "level": "", "channel": channel,
+         "start": launched, "end": launched + DAY, "launched": launched, "state": state,
+         "parts_done": parts, "matched": matched, "sent": sent, "blocked": blocked,
+         "expired": expired, "event": "e-" + name, "shop": "x"}
+    h.update(extra)
+    return h
+
+
+class CareReportTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.stack = Stack().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.stack.stop()
+
+    def setUp(self):
+        self.r = self.stack.redis()
+        self.r.flushdb()
+
+    def fixtures(self):
+        r = self.r
+        r.hset("kefu:crm:segs:{店铺A}", mapping=CC_SEGS_A)
+        r.hset("kefu:crm:segs:{s1}", mapping=CC_SEGS_S1)
+        r.hset("kefu:stats:crm:{s2}:20261111", mapping=CC_S2_11)
+        r.hset("kefu:stats:crm:{s1}:20261112", mapping=CC_S1_12)
+        r.hset("kefu:stats:crm:{s1}:20261110", mapping=CC_S1_10)
+        r.hset("kefu:stats:crm:{s1}:20261111", mapping=CC_S1_11)
+        r.hset("kefu:stats:crmg:{s1}", mapping=CC_G_S1)
+        r.hset("kefu:stats:crmg:{s2}", mapping=CC_G_S2)
+        r.hset("kefu:stats:crmg:{店铺A}", mapping=CC_G_A)
+        r.zadd("kefu:crm:campaigns", {"s1:c1": CLOCK, "s2:spring": CLOCK + 500,
+                                      "s1:c2": CLOCK + 1000, "店铺A:双十一": CLOCK + 2000})
+        r.hset("kefu:crm:camp:{s1}:c1", mapping=camp(
+            "回购礼", "done", 64, 10, 7, 3, **{"blocked:cap_daily": 2, "blocked:optout": 1}))
+        r.hset("kefu:crm:camp:{s1}:c2", mapping=camp("新品", "sending", 20, 4, 4, 0,
+                                                     channel="im", launched=CLOCK + 1000))
+        r.hset("kefu:crm:camp:{s2}:spring", mapping=camp("spring", "scheduled", 0, 0, 0, 0,
+                                                         launched=CLOCK + 500))
+        r.hset("kefu:crm:camp:{店铺A}:双十一", mapping=camp(
+            "双十一", "done", 64, 2, 1, 0, expired=1, launched=CLOCK + 2000))
+
+    def report(self, *args, rc=0):
+        r = self.stack.kefuctl("report", "care", *args)
+        self.assertEqual(r.returncode, rc, f"stdout:\n{r.stdout}\nstderr:\n{r.stderr}")
+        return r
+
+    def json(self, *args):
+        return json.loads(self.report("--json", *args).stdout)
+
+    def sections(self, *args):
+        r = self.report(*args)
+        parts = r.stdout.rstrip("\n").split("\n\n")
+        self.assertEqual(len(parts), 4, r.stdout)
+        return parts
+
+    @staticmethod
+    def rows(block, columns, maxsplit=None):
+        lines = block.split("\n")
+        assert lines[0].split() == columns, lines[0]
+        return [dict(zip(columns, l.split(None, maxsplit) if maxsplit else l.split()))
+                for l in lines[1:]]
+
+    # ------------------------------------------------------------------ the table
+    def test_table_has_segments_care_rates_and_campaigns(self):
+        self.fixtures()
+        r = self.report()
+        self.assertEqual(r.stderr, "")
+        segs, care, rates, camps = r.stdout.rstrip("\n").split("\n\n")
+        self.assertEqual(self.rows(segs, CC_SEG_COLUMNS), [
+            dict(zip(CC_SEG_COLUMNS, "s1 12 3 2 0 5 1 0 1 7 3 1 1".split())),
+            dict(zip(CC_SEG_COLUMNS, "店铺A 2 0 0 2 0 0 0 0 2 0 0 0".split())),
+            dict(zip(CC_SEG_COLUMNS, "TOTAL 14 3 2 2 5 1 0 1 9 3 1 1".split()))])
+        _, rows = split_table(care, CC_CARE_COLUMNS, free_last=True)
+        self.assertEqual([(x["SHOP"], x["KIND"]) for x in rows],
+                         [("s1", "shipped"), ("s1", "usage"), ("s1", "birthday"),
+                          ("s1", "festival"), ("s1", "campaign"), ("s2", "signed"),
+                          ("TOTAL", "")])
+        self.assertEqual(rows[1], {"SHOP": "s1", "KIND": "usage", "SENT": "5", "HELD": "2",
+                                   "BLOCKED": "4", "BY_REASON": "cap_daily=3 deadline=1"})
+        self.assertEqual(rows[0]["BY_REASON"], "-")
+        self.assertEqual(rows[4], {"SHOP": "s1", "KIND": "campaign", "SENT": "5", "HELD": "3",
+                                   "BLOCKED": "1", "BY_REASON": "cap_sms_weekly=1"})
+        self.assertEqual(rows[6], {"SHOP": "TOTAL", "KIND": "", "SENT": "26", "HELD": "5",
+                                   "BLOCKED": "7",
+                                   "BY_REASON": "cap_daily=3 cap_sms_weekly=1 deadline=1 optout=2"})
+        self.assertEqual(self.rows(rates, CC_RATE_COLUMNS), [
+            dict(zip(CC_RATE_COLUMNS, "s1 20 6 8 4 50.0% 12 3 25.0%".split())),
+            dict(zip(CC_RATE_COLUMNS, "s2 5 1 0 0 - 5 1 20.0%".split())),
+            dict(zip(CC_RATE_COLUMNS, "店铺A 2 1 2 1 50.0% 0 0 -".split())),
+            dict(zip(CC_RATE_COLUMNS, "TOTAL 27 8 10 5 50.0% 17 4 23.5%".split()))])
+        rows = self.rows(camps, CC_CAMP_COLUMNS, maxsplit=9)
+        self.assertEqual([(x["SHOP"], x["CAMPAIGN"]) for x in rows],
+                         [("s1", "c2"), ("s1", "c1"), ("s2", "spring"), ("店铺A", "双十一")])
+        self.assertEqual(rows[1], {"SHOP": "s1", "CAMPAIGN": "c1", "NAME": "回购礼",
+                                   "STATE": "done", "PARTS": "64/64", "MATCHED": "10",
+                                   "SENT": "7", "BLOCKED": "3", "EXPIRED": "0",
+                                   "BY_REASON": "cap_daily=2 optout=1"})
+        self.assertEqual(rows[0]["PARTS"], "20/64")
+        self.assertEqual(rows[3]["EXPIRED"], "1")
+        # CJK cells keep the columns aligned: every SENT cell ends where its header ends
+        lines = camps.split("\n")
+        end = lines[0].index("SENT") + 4
+        for line in lines[1:]:
+            w = i = 0
+            while w < end:
+                w += width(line[i])
+                i += 1
+            self.assertNotEqual(line[i - 1], " ", line)
+            self.assertEqual(line[i], " ", line)
+
+    # ------------------------------------------------------------------ JSON
+    def test_json_document(self):
+        self.fixtures()
+        doc = self.json()
+        self.assertEqual(list(doc), ["kind", "segments", "care", "repeat", "campaigns"])
+        self.assertEqual(doc["kind"], "care")
+        self.assertEqual(doc["segments"], [
+            {"shop": "s1", "buyers": 12,
+             "segments": {"champions": 3, "loyal": 2, "potential": 0, "new": 5, "at_risk": 1,
+                          "hibernating": 0, "lost": 1},
+             "levels": {"regular": 7, "silver": 3, "gold": 1, "platinum": 1}},
+            {"shop": "店铺A", "buyers": 2,
+             "segments": dict({s: 0 for s in SEGS}, potential=2),
+             "levels": dict({lv: 0 for lv in LEVELS}, regular=2)}])
+        self.assertEqual(list(doc["segments"][0]["segments"]), SEGS)
+        self.assertEqual(list(doc["segments"][0]["levels"]), LEVELS)
+        s1, s2 = doc["care"]
+        self.assertEqual({k: v for k, v in s1.items() if k != "kinds"}, {
+            "shop": "s1", "days": 3, "first_day": "2026-11-10", "last_day": "2026-11-12",
+            "paid_orders": 9, "new_buyers": 3, "sent": 23, "held": 5, "blocked": 7,
+            "blocked_by": {"cap_daily": 3, "cap_sms_weekly": 1, "deadline": 1, "optout": 2}})
+        self.assertEqual(s1["kinds"], [
+            {"kind": "shipped", "sent": 11, "held": 0, "blocked": 0, "blocked_by": {}},
+            {"kind": "usage", "sent": 5, "held": 2, "blocked": 4,
+             "blocked_by": {"cap_daily": 3, "deadline": 1}},
+            {"kind": "birthday", "sent": 0, "held": 0, "blocked": 2, "blocked_by": {"optout": 2}},
+            {"kind": "festival", "sent": 2, "held": 0, "blocked": 0, "blocked_by": {}},
+            {"kind": "campaign", "sent": 5, "held": 3, "blocked": 1,
+             "blocked_by": {"cap_sms_weekly": 1}}])
+        self.assertEqual(s2, {"shop": "s2", "days": 1, "first_day": "2026-11-11",
+                              "last_day": "2026-11-11", "paid_orders": 0, "new_buyers": 0,
+                              "sent": 3, "held": 0, "blocked": 0, "blocked_by": {},
+                              "kinds": [{"kind": "signed", "sent": 3, "held": 0, "blocked": 0,
+                                         "blocked_by": {}}]})
+        self.assertEqual(doc["repeat"], [
+            {"shop": "s1", "buyers": 20, "repeat": 6, "cared": 8, "cared_repeat": 4,
+             "cared_rate": 0.5, "not_cared": 12, "not_cared_repeat": 3, "not_cared_rate": 0.25},
+            {"shop": "s2", "buyers": 5, "repeat": 1, "cared": 0, "cared_repeat": 0,
+             "cared_rate": None, "not_cared": 5, "not_cared_repeat": 1, "not_cared_rate": 0.2},
+            {"shop": "店铺A", "buyers": 2, "repeat": 1, "cared": 2, "cared_repeat": 1,
+             "cared_rate": 0.5, "not_cared": 0, "not_cared_repeat": 0, "not_cared_rate": None}])
+        self.assertEqual([(c["shop"], c["campaign_id"]) for c in doc["campaigns"]],
+                         [("s1", "c2"), ("s1", "c1"), ("s2", "spring"), ("店铺A", "双十一")])
+        self.assertEqual(doc["campaigns"][1], {
+            "shop": "s1", "campaign_id": "c1", "name": "回购礼", "state": "done",
+            "segment": "at_risk", "level": "", "tags": "", "channel": "sms",
+            "launched": "2025-11-11T12:00:00+08:00", "start": "2025-11-11T12:00:00+08:00",
+            "end": "2025-11-12T12:00:00+08:00", "parts_done": 64, "matched": 10, "sent": 7,
+            "blocked": 3, "expired": 0, "blocked_by": {"cap_daily": 2, "optout": 1}})
+        self.assertEqual(doc["campaigns"][0]["launched"], "2025-11-11T12:00:01+08:00")
+
+    def test_no_data_says_so(self):
+        self.assertEqual(self.report().stdout, "no care data\n")
+        self.assertEqual(self.json(), {"kind": "care", "segments": [], "care": [], "repeat": [],
+                                       "campaigns": []})
+        self.r.hset("kefu:stats:pay:{s1}:20261110", mapping={"orders": 5})  # another kind's
+        self.assertEqual(self.report().stdout, "no care data\n")
+        self.r.hset("kefu:stats:crmg:{s1}", mapping={"buyers": 0})
+        self.assertEqual(self.sections(), ["no segment counts", "no care contacts",
+                                           self.sections()[2], "no campaigns"])
+        self.assertEqual(self.json()["repeat"][0]["cared_rate"], None)
+
+    # ------------------------------------------------------------------ filters
+    def test_days_filter_the_care_counts_and_shop_filters_everything(self):
+        self.fixtures()
+        doc = self.json("--from", "2026-11-11", "--to", "2026-11-11")
+        self.assertEqual([(c["shop"], c["days"], c["first_day"]) for c in doc["care"]],
+                         [("s1", 1, "2026-11-11"), ("s2", 1, "2026-11-11")])
+        self.assertEqual(doc["care"][0]["kinds"], [
+            {"kind": "usage", "sent": 1, "held": 0, "blocked": 3,
+             "blocked_by": {"cap_daily": 2, "deadline": 1}},
+            {"kind": "campaign", "sent": 5, "held": 3, "blocked": 1,
+             "blocked_by": {"cap_sms_weekly": 1}}])
+        self.assertEqual(doc["care"][0]["paid_orders"], 2)
+        # the current state is not by day
+        self.assertEqual(len(doc["segments"]), 2)
+        self.assertEqual(len(doc["repeat"]), 3)
+        self.assertEqual(len(doc["campaigns"]), 4)
+        doc = self.json("--from", "2026-11-12")
+        self.assertEqual([(c["shop"], c["sent"]) for c in doc["care"]], [("s1", 3)])
+        doc = self.json("--to", "2026-11-10")
+        self.assertEqual(doc["care"][0]["blocked_by"], {"cap_daily": 1, "optout": 2})
+        self.r.hset("kefu:stats:crm:{s10}:20261111", mapping={"sent:usage": 1})
+        self.r.hset("kefu:crm:camp:{s10}:c1", mapping=camp("x", "done", 64, 1, 1, 0))
+        self.r.zadd("kefu:crm:campaigns", {"s10:c1": CLOCK + 3000})
+        doc = self.json("--shop", "s1")
+        self.assertEqual({d["shop"] for part in ("segments", "care", "repeat", "campaigns")
+                          for d in doc[part]}, {"s1"})
+        self.assertEqual([c["campaign_id"] for c in doc["campaigns"]], ["c2", "c1"])
+        doc = self.json("--shop", "店铺A")
+        self.assertEqual(doc["care"], [])
+        self.assertEqual([c["campaign_id"] for c in doc["campaigns"]], ["双十一"])
+        segs, care, rates, camps = self.sections("--shop", "s2")
+        self.assertEqual(segs, "no segment counts")
+        _, rows = split_table(care, CC_CARE_COLUMNS, free_last=True)
+        self.assertEqual(rows, [{"SHOP": "s2", "KIND": "signed", "SENT": "3", "HELD": "0",
+                                 "BLOCKED": "0", "BY_REASON": "-"}])  # one row: no total
+        self.assertEqual(self.rows(rates, CC_RATE_COLUMNS)[0]["CARED_RATE"], "-")
+        self.assertEqual(len(self.rows(camps, CC_CAMP_COLUMNS, maxsplit=9)), 1)
+
+    # ------------------------------------------------------------------ untrusted data
+    def test_malformed_data_is_skipped_with_a_note(self):
+        self.fixtures()
+        r = self.r
+        r.hset("kefu:crm:segs:{s1}", mapping={"seg:champions": "many", "lvl:gold": -1})
+        r.hset("kefu:stats:crm:{s1}:20261110", mapping={"sent:usage": "four", "blocked:usage": 9,
+                                                        "blocked::optout": 1, "sent:": 1,
+                                                        "future:thing": 5})
+        r.hset("kefu:stats:crm:s1:20261110", mapping={"sent:usage": 1000})    # no hash tag
+        r.hset("kefu:stats:crm:{s1}:20261332", mapping={"sent:usage": 1000})  # no such day
+        r.set("kefu:stats:crmg:{s3}", "not a hash")
+        r.hset("kefu:stats:crmg:{s2}", "cared", "some")
+        r.zadd("kefu:crm:campaigns", {"nocolon": CLOCK + 9000, ":c9": CLOCK + 9001,
+                                      "s1:": CLOCK + 9002,
+                                      "s1:gone": CLOCK + 9003,    # no hash (expired)
+                                      "s1:str": CLOCK + 9004})
+        r.set("kefu:crm:camp:{s1}:str", "not a hash")
+        r.hset("kefu:crm:camp:{s1}:c2", mapping={"sent": "lots", "start": "soon",
+                                                 "blocked:": 4})
+        res = self.report("--json")
+        doc = json.loads(res.stdout)
+        seg = doc["segments"][0]
+        self.assertEqual((seg["segments"]["champions"], seg["levels"]["gold"]), (0, 0))
+        self.assertEqual(seg["segments"]["new"], 5)  # the rest of the hash counts
+        s1 = doc["care"][0]
+        kinds = {k["kind"]: k for k in s1["kinds"]}
+        self.assertEqual(kinds["usage"]["sent"], 1)   # "four" is no count: only 20261111's
+        self.assertEqual(kinds["shipped"]["sent"], 11)
+        self.assertEqual(s1["blocked_by"], {"cap_daily": 3, "cap_sms_weekly": 1,
+                                            "deadline": 1, "optout": 2})
+        self.assertEqual(s1["days"], 3)
+        self.assertEqual([x["shop"] for x in doc["repeat"]], ["s1", "s2", "店铺A"])
+        self.assertEqual(doc["repeat"][1]["cared"], 0)
+        self.assertEqual([(c["shop"], c["campaign_id"]) for c in doc["campaigns"]],
+                         [("s1", "c2"), ("s1", "c1"), ("s2", "spring"), ("店铺A", "双十一")])
+        c2 = doc["campaigns"][0]
+        self.assertEqual((c2["sent"], c2["start"], c2["matched"], c2["blocked_by"]),
+                         (0, None, 4, {}))
+        err = res.stderr
+        for what in ("'many' is not a count", "'-1' is not a count", "'four' is not a count",
+                     "kefu:stats:crm:{s1}:20261110: a field without a usable kind or reason",
+                     "skipped 2 keys not of the form kefu:stats:crm:{SHOP}:YYYYMMDD",
+                     "skipped kefu:stats:crmg:{s3}", "'some' is not a count",
+                     "kefu:crm:campaigns: 3 members not <shop>:<campaign_id>",
+                     "skipped kefu:crm:camp:{s1}:str", "'lots' is not a count",
+                     "'soon' is not a time in ms", "a blocked: field without a usable reason"):
+            self.assertIn(what, err)
+        self.assertNotIn("gone", err)
+        self.assertNotIn("future", err)
+        r.set("kefu:crm:campaigns", "not a zset")
+        res = self.report("--json")
+        self.assertEqual(json.loads(res.stdout)["campaigns"], [])
+        self.assertIn("skipped kefu:crm:campaigns", res.stderr)
+
+    def test_many_campaigns_and_days(self):
+        pipe = self.r.pipeline(transaction=False)
+        for i in range(1500):  # more than one ZREVRANGE batch (the worker keeps 100)
+            pipe.zadd("kefu:crm:campaigns", {f"s1:c{i:04d}": CLOCK + i})
+            pipe.hset(f"kefu:crm:camp:{{s1}}:c{i:04d}", mapping=camp(f"n{i}", "done", 64, 1, 1, 0))
+        for month in range(1, 13):
+            for day in range(1, 29):
+                pipe.hset(f"kefu:stats:crm:{{s1}}:2026{month:02d}{day:02d}",
+                          mapping={"sent:usage": 1, "blocked:usage:optout": 2})
+        pipe.execute()
+        doc = self.json()
+        self.assertEqual(len(doc["campaigns"]), 1500)
+        self.assertEqual(doc["campaigns"][0]["campaign_id"], "c1499")  # newest first
+        self.assertEqual(doc["care"][0]["kinds"], [
+            {"kind": "usage", "sent": 336, "held": 0, "blocked": 672,
+             "blocked_by": {"optout": 672}}])
+        self.assertEqual(doc["care"][0]["days"], 336)
+
 class ReportRedisDownTest(unittest.TestCase):
     def test_redis_down_exits_1_with_the_reason(self):
         with Stack() as stack:
             stack.stop_redis()
-            r = stack.kefuctl("report", "payments")
-            self.assertEqual(r.returncode, 1, r.stderr)
-            self.assertEqual(r.stdout, "")
-            self.assertIn(f"127.0.0.1:{stack.ports['redis']}", r.stderr)
-            self.assertIn("refused", r.stderr)
+            for kind in ("payments", "care"):
+                r = stack.kefuctl("report", kind)
+                self.assertEqual(r.returncode, 1, r.stderr)
+                self.assertEqual(r.stdout, "")
+                self.assertIn(f"kefuctl: report {kind}: cannot read the results", r.stderr)
+                self.assertIn(f"127.0.0.1:{stack.ports['redis']}", r.stderr)
+                self.assertIn("refused", r.stderr)
+            r = stack.kefuctl("report", "care", "--json")
+            self.assertEqual((r.returncode, r.stdout), (1, ""))
 
 
 if __name__ == "__main__":

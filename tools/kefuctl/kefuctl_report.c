@@ -9,7 +9,8 @@
  * the wrong type are skipped with a note on stderr, never trusted.
  *
  * This file: the verb, the kinds, the shared SCAN / HGETALL helpers and payments; the
- * logistics kind is in kefuctl_report_logistics.c, reviews in kefuctl_report_reviews.c,
+ * logistics kind is in kefuctl_report_logistics.c, reviews in kefuctl_report_reviews.c, care
+ * in kefuctl_report_care.c,
  * what they share in kefuctl_report.h. */
 #include <getopt.h>
 #include <jansson.h>
@@ -591,7 +592,7 @@ static const struct {
     {"payments", s_payments},
     {"logistics", kefuctl_report_logistics},
     {"reviews", kefuctl_report_reviews},
-    {"care", NULL},
+    {"care", kefuctl_report_care},
 };
 
 static int s_kind_find(const char *name)
@@ -742,12 +743,18 @@ const kefuctl_verb_t kefuctl_verb_report = {
             "    of the events reviews, ratings, cases opened, malicious, causes, resolved,\n"
             "    failed, explained, expired, and modified / deleted; per agent cases,\n"
             "    resolved, rate, median minutes to first contact, compensation; per product\n"
-            "    the neutral and bad reviews by cause; care: not built yet.\n"
+            "    the neutral and bad reviews by cause; care (kefu-crm-care): per shop buyers\n"
+            "    per segment and level, care sent, held and blocked by kind and reason (summed\n"
+            "    over the days), the repeat-purchase rate of cared vs not-cared buyers and the\n"
+            "    campaigns (the newest 100 of the fleet) with their progress.\n"
             "    --shop S           only shop S\n"
             "    --from, --to DAY   only days in [from, to], shop-local, e.g. 2026-11-11 (the\n"
-            "                       logistics per-shop state is the current one: not filtered)\n"
+            "                       logistics per-shop state and the care segments, repeat\n"
+            "                       purchases and campaigns are the current ones: not filtered)\n"
             "    --json             one JSON document: payments {\"kind\", \"rows\": [...],\n"
             "                       \"totals\"}; logistics {\"kind\", \"days\", \"open\",\n"
             "                       \"carriers\", \"median_resolve_hours\"}; reviews {\"kind\",\n"
-            "                       \"days\", \"totals\", \"agents\", \"products\"}",
+            "                       \"days\", \"totals\", \"agents\", \"products\"}; care {\"kind\",\n"
+            "                       \"segments\", \"care\", \"repeat\", \"campaigns\"} (every member\n"
+            "                       in tools/kefuctl/kefuctl_report_care.c)",
 };

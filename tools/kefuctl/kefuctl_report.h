@@ -1,5 +1,5 @@
-/* kefuctl report: what kefuctl_report.c, kefuctl_report_logistics.c and
- * kefuctl_report_reviews.c share (private to the report verb). */
+/* kefuctl report: what kefuctl_report.c, kefuctl_report_logistics.c,
+ * kefuctl_report_reviews.c and kefuctl_report_care.c share (private to the report verb). */
 #ifndef KEFUCTL_REPORT_H
 #define KEFUCTL_REPORT_H
 
@@ -104,5 +104,8 @@ int kefuctl_report_logistics(redisContext *c, const kefuctl_report_opts_t *o);
 
 /* kefuctl_report_reviews.c: the reviews kind */
 int kefuctl_report_reviews(redisContext *c, const kefuctl_report_opts_t *o);
+
+/* kefuctl_report_care.c: the care kind (its --json document is described there) */
+int kefuctl_report_care(redisContext *c, const kefuctl_report_opts_t *o);
 
 #endif

@@ -209,6 +209,65 @@ static void s_print_fleet(const json_t *st, FILE *f)
     free(rows);
 }
 
+/* A string member as is (any length), "-" when missing or empty. */
+static const char *s_str(const json_t *obj, const char *key)
+{
+    const char *v = json_string_value(json_object_get(obj, key));
+    return v && *v ? v : "-";
+}
+
+/* "cap_daily=2 optout=1" from {"cap_daily": 2, "optout": 1}, "-" when none (malloc'd). */
+static char *s_reasons(const json_t *by)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        abort(); /* allocation failure aborts */
+    const char *key;
+    json_t *v;
+    bool any = false;
+    json_object_foreach((json_t *)by, key, v) {
+        if (json_is_integer(v) && json_integer_value(v) != 0) {
+            fprintf(f, "%s%s=%" JSON_INTEGER_FORMAT, any ? " " : "", key, json_integer_value(v));
+            any = true;
+        }
+    }
+    if (!any)
+        fputc('-', f);
+    fclose(f);
+    return text;
+}
+
+/* The newest campaigns (workers/crm-care/README.md "Campaigns"), when there are any. */
+static void s_print_campaigns(const json_t *st, FILE *f)
+{
+    const json_t *camps = json_object_get(st, "campaigns");
+    size_t n = json_is_array(camps) ? json_array_size(camps) : 0;
+    if (n == 0)
+        return;
+    fputs("\ncampaigns:\n", f);
+    kefuctl_table_t t = {.ncols = 11, .align = "lllllrrrrrl"};
+    kefuctl_table_add(&t, (const char *const[]){"SHOP", "CAMPAIGN", "NAME", "STATE", "CHANNEL",
+                                                "PARTS", "MATCHED", "SENT", "BLOCKED", "EXPIRED",
+                                                "BLOCKED_BY"});
+    for (size_t i = 0; i < n; i++) {
+        const json_t *c = json_array_get(camps, i);
+        char a[32], b[32], d[32], e[32], g[32], parts[48];
+        snprintf(parts, sizeof(parts), "%s/64", s_val(c, "parts_done", a));
+        char *by = s_reasons(json_object_get(c, "blocked_by"));
+        kefuctl_table_add(&t, (const char *const[]){s_str(c, "shop_id"), s_str(c, "campaign_id"),
+                                                    s_str(c, "name"), s_str(c, "state"),
+                                                    s_str(c, "channel"), parts,
+                                                    s_val(c, "matched", b), s_val(c, "sent", d),
+                                                    s_val(c, "blocked", e),
+                                                    s_val(c, "expired", g), by});
+        free(by);
+    }
+    kefuctl_table_print(&t, f);
+    kefuctl_table_free(&t);
+}
+
 /* ------------------------------------------------------------------ fetch and show */
 
 /* Fetches /stats: the body, or NULL after printing why (stderr, or f in watch mode). */
@@ -265,6 +324,7 @@ static int s_show_table(s_stat_t *s, const char *body, size_t len, FILE *f)
     s_print_topics(root, f);
     s_print_rejects(root, f);
     s_print_fleet(root, f);
+    s_print_campaigns(root, f);
     json_decref(root);
     return KEFUCTL_OK;
 }
@@ -356,7 +416,8 @@ const kefuctl_verb_t kefuctl_verb_stat = {
     .name = "stat",
     .fn = s_stat,
     .synopsis = "stat [--json] [--watch [SECONDS]]",
-    .help = "    The broker's statistics and the fleet view (GET http://<[http] listen>/stats).\n"
+    .help = "    The broker's statistics, the fleet view and the progress of the newest CRM\n"
+            "    campaigns, when there are any (GET http://<[http] listen>/stats).\n"
             "    --json             print the JSON document as the broker sent it\n"
             "    --watch [SECONDS]  redraw every SECONDS (default 2) until interrupted;\n"
             "                       with --json, one JSON line per refresh",
