@@ -10,8 +10,7 @@
  *
  * This file: the verb, the kinds, the shared SCAN / HGETALL helpers and payments; the
  * logistics kind is in kefuctl_report_logistics.c, reviews in kefuctl_report_reviews.c, care
- * in kefuctl_report_care.c,
- * what they share in kefuctl_report.h. */
+ * in kefuctl_report_care.c, what they share in kefuctl_report.h. */
 #include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
