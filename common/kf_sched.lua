@@ -59,8 +59,19 @@ local function run_fire(fire)
     end
   end
   if #due > FIRE_LIMIT then return reply('more', -2) end
+  -- a timer fired above may have planned another one that is due by now (a chain: the next
+  -- segment boundary, a campaign's next batch): run again until none is left
+  if n > 0 then
+    for _, q in ipairs(parts) do
+      if #call('ZRANGEBYSCORE', tkey(q), '-inf', fmt_int(NOW), 'LIMIT', 0, 1) > 0 then
+        return reply('more', -2)
+      end
+    end
+  end
   for _, q in ipairs(parts) do ckpt_set(q, SEQ) end
   if NOW > tonumber(call('GET', 'kefu:clock') or '0') then call('SET', 'kefu:clock', fmt_int(NOW)) end
+  -- the simulated clock this set of partitions has reached: a restarted worker starts from it
+  if SEQ > 0 then call('HSET', 'kefu:clock:' .. G, MASK, fmt_int(NOW)) end
   return reply('done', -2)
 end
 

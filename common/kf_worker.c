@@ -816,12 +816,29 @@ static void s_on_shops(kf_redis_t *r, redisReply *reply, void *arg)
     s_loaded(w);
 }
 
+/* The simulated clock these partitions had reached (kf_sched.lua records it with every
+ * sys.clock step): the events caught up before the next sys.clock see it, not 0. */
+static void s_on_clock(kf_redis_t *r, redisReply *reply, void *arg)
+{
+    kf_worker_t *w = arg;
+    if (!reply)
+        w->recovering = true;
+    if (reply && reply->type == REDIS_REPLY_STRING) {
+        int64_t now = s_int(reply);
+        if (now > w->sim_now) {
+            w->sim_now = now;
+            kf_clock_set(now);
+        }
+    }
+    s_loaded(w);
+}
+
 static void s_load(kf_worker_t *w)
 {
     if (kf_daemon_stopping(w->d))
         return;
     w->mode = S_LOADING;
-    w->loading = 2;
+    w->loading = kf_clock_simulated() ? 3 : 2;
     const char *argv[KF_WORKER_PARTITIONS + 1];
     char keys[KF_WORKER_PARTITIONS][96];
     int n = 0;
@@ -838,6 +855,11 @@ static void s_load(kf_worker_t *w)
         return;
     }
     if (kf_redis_cmd(w->redis, s_on_shops, w, "HGETALL kefu:shops") != KF_OK) {
+        w->recovering = true;
+        s_loaded(w);
+    }
+    if (kf_clock_simulated() && kf_redis_cmd(w->redis, s_on_clock, w, "HGET kefu:clock:%s %s",
+                                             w->def.group, w->mask) != KF_OK) {
         w->recovering = true;
         s_loaded(w);
     }
