@@ -109,7 +109,7 @@ if "$bin/kefuctl" sim --help >/dev/null 2>&1; then
     days=$((events >= 400000 ? 10 : events >= 100000 ? 5 : 1))
     orders=$(((events - 288 * days - 20) * 110 / (10 * days * 194) + 1))
     ((orders > 0)) || orders=1
-    sim_cmd=(sim --shops 10 --days "$days" --orders "$orders" --seed 1 --tail 0 --no-history --no-logistics)
+    sim_cmd=(sim --shops 10 --days "$days" --orders "$orders" --seed 1 --tail 0 --no-history --no-logistics --no-care)
     "$bin/kefuctl" "${sim_cmd[@]}" >"$run/sim.ndjson" 2>"$run/sim.err" ||
         { echo "tests/bench/run: kefuctl sim failed:" >&2; cat "$run/sim.err" >&2; exit 1; }
     stream="kefuctl ${sim_cmd[*]}"

@@ -13,8 +13,9 @@ KEFUCTL = os.path.join(BIN, "kefuctl")
 START = datetime.fromisoformat("2026-11-10T00:00:00+08:00")
 LOGISTICS = {"order.shipped", "logistics.scan", "order.confirmed", "logistics.area_delay"}
 REVIEWS = {"review.posted", "review.modified", "review.deleted", "case.updated"}
+CARE = {"buyer.profile", "campaign.launch"}
 TOPICS = {"shop.config", "order.created", "order.paid", "order.closed", "buyer.optout",
-          "sys.clock"} | LOGISTICS | REVIEWS
+          "sys.clock"} | LOGISTICS | REVIEWS | CARE
 
 
 def sim(*args, check=True):
@@ -31,6 +32,15 @@ def events(*args):
 
 def ts(s):
     return datetime.fromisoformat(s)
+
+
+def run_days(end):
+    """The MM-DD of the days from START whose 10:00 (birthday care) comes by end."""
+    days, d = set(), START + timedelta(hours=10)
+    while d <= end:
+        days.add(d.strftime("%m-%d"))
+        d += timedelta(days=1)
+    return days
 
 
 class SimOutputTest(unittest.TestCase):
@@ -61,9 +71,10 @@ class SimOutputTest(unittest.TestCase):
         history = [e for e in evs[:first_tick] if e["topic"] != "shop.config"]
         self.assertTrue(history)
         for e in history:
-            self.assertIn(e["topic"], {"order.created", "order.paid", "order.confirmed"})
+            self.assertIn(e["topic"], {"order.created", "order.paid", "order.confirmed",
+                                       "buyer.profile"})
             self.assertLess(ts(e["occurred_at"]), START)
-            self.assertGreaterEqual(ts(e["occurred_at"]), START - timedelta(days=30))
+            self.assertGreaterEqual(ts(e["occurred_at"]), START - timedelta(days=240, hours=1))
         # ticks: every 7 min from 00:00, ending exactly at the end of the day + 5 h
         ticks = [ts(e["now"]) for e in evs if e["topic"] == "sys.clock"]
         self.assertEqual(ticks[0], START)
@@ -72,19 +83,31 @@ class SimOutputTest(unittest.TestCase):
         self.assertEqual(evs[-1]["topic"], "sys.clock")
         count = collections.Counter(e["topic"] for e in evs)
         self.assertGreater(count["order.shipped"], 0)
+        birthdays = run_days(START + timedelta(hours=29))  # 10:00 on 11-10, not on 11-11
         self.assertRegex(err, r"^sim: %d events \(%d orders, %d paid, %d closed, %d shipped, "
-                              r"%d scans, %d clock ticks, %d reviews \(%d neutral/bad\)\) for "
+                              r"%d scans, %d clock ticks, %d reviews \(%d neutral/bad\), %d "
+                              r"profiles \(%d birthdays in the run\), %d campaigns\) for "
                               r"2 shop\(s\) over 1 day\(s\), seed 1\n$"
                          % (len(evs), count["order.created"], count["order.paid"],
                             count["order.closed"], count["order.shipped"],
                             count["logistics.scan"], len(ticks), count["review.posted"],
                             sum(e["topic"] == "review.posted" and e["rating"] != "good"
-                                for e in evs)))
+                                for e in evs),
+                            count["buyer.profile"],
+                            sum(e.get("birthday") in birthdays for e in evs),
+                            count["campaign.launch"]))
 
     def test_no_history_and_tail_zero(self):
         evs, _ = events("--no-history", "--orders", "50", "--tail", "0")
         self.assertEqual(evs[0]["topic"], "shop.config")
-        self.assertEqual(evs[1]["topic"], "sys.clock")
+        self.assertEqual(ts(evs[0]["occurred_at"]), START - timedelta(hours=1))
+        # the profiles, then the clock: no order before the start
+        first_tick = next(i for i, e in enumerate(evs) if e["topic"] == "sys.clock")
+        self.assertGreater(first_tick, 10)
+        self.assertTrue(all(e["topic"] == "buyer.profile" for e in evs[1:first_tick]))
+        self.assertEqual(ts(evs[first_tick]["now"]), START)
+        self.assertFalse(any(e["topic"] == "order.created" and ts(e["created_at"]) < START
+                             for e in evs))
         end = START + timedelta(days=1)
         self.assertEqual(ts(evs[-1]["now"]), end)
         self.assertTrue(all(ts(e["occurred_at"]) <= end for e in evs))
@@ -98,8 +121,9 @@ class SimRatesTest(unittest.TestCase):
         if promo:
             args += ["--promo-days", "1,2"]
         evs, _ = events(*args)
-        created = {e["order_id"]: e for e in evs
-                   if e["topic"] == "order.created" and ts(e["created_at"]) >= START}
+        # the two days' orders (repeat buyers may order in the tail, without a promotion)
+        created = {e["order_id"]: e for e in evs if e["topic"] == "order.created"
+                   and START <= ts(e["created_at"]) < START + timedelta(days=2)}
         terminal = collections.defaultdict(list)
         for e in evs:
             if e["topic"] in ("order.paid", "order.closed"):
@@ -166,7 +190,9 @@ REMOTE = {"新疆", "西藏", "青海", "内蒙古", "甘肃", "宁夏", "海南
 
 class SimLogisticsTest(unittest.TestCase):
     """--orders 3000 --days 2 with a 10-day tail: shipments, scans and confirmations of the
-    paid orders, at the rates of the brief, consistent with the orders."""
+    paid orders, at the rates of the brief, consistent with the orders. The tail is long
+    enough for the parcels of the two days to end, not for those of the repeat buyers'
+    orders placed in it."""
 
     @classmethod
     def setUpClass(cls):
@@ -188,6 +214,11 @@ class SimLogisticsTest(unittest.TestCase):
 
     def history(self, oid):
         return ts(self.created[oid]["created_at"]) < START
+
+    def in_days(self, tn):
+        """The shipment's order was placed in the two days (not in the tail)."""
+        oid = self.shipped[tn]["order_id"]
+        return ts(self.created[oid]["created_at"]) < START + timedelta(days=2)
 
     def track(self, tn):
         """A shipment's distinct scans as they happened: [(at, state)] sorted by time."""
@@ -223,8 +254,11 @@ class SimLogisticsTest(unittest.TestCase):
             prefix = CARRIERS[e["carrier"]][0]
             self.assertRegex(e["tracking_no"], r"^%s\d{13}$" % prefix)
         # every paid order of the two days ships (the tail is long enough for the late ones)
-        want = {oid for oid in self.paid if not self.history(oid)}
-        self.assertEqual(set(orders), want)
+        want = {oid for oid in self.paid if not self.history(oid)
+                and ts(self.created[oid]["created_at"]) < START + timedelta(days=2)}
+        self.assertEqual({oid for oid in orders
+                          if ts(self.created[oid]["created_at"]) < START + timedelta(days=2)}, want)
+        self.assertTrue(any("-r" in oid for oid in orders))  # the repeat buyers' too
         n = len(self.shipped)
         late = sum(ts(e["shipped_at"]) > ts(e["promised_ship_by"]) for e in self.shipped.values())
         self.assertTrue(0.015 <= late / n <= 0.05, late)
@@ -267,7 +301,8 @@ class SimLogisticsTest(unittest.TestCase):
             self.assertEqual(track[0][1], 103, tn)  # the pickup scan comes first
             pickup = track[0][0] - ts(sh["shipped_at"])
             self.assertTrue(timedelta(hours=1) <= pickup <= timedelta(hours=8), tn)
-            self.assertIn(1001, [st for _, st in track], tn)  # every parcel reaches the city
+            if self.in_days(tn):  # every parcel reaches the city
+                self.assertIn(1001, [st for _, st in track], tn)
         self.assertTrue(0.17 <= no_order / total <= 0.23, no_order / total)
         self.assertTrue(0.005 <= twice / total <= 0.015, twice / total)
         self.assertTrue(0.004 <= late / total <= 0.015, late / total)
@@ -276,7 +311,7 @@ class SimLogisticsTest(unittest.TestCase):
         near, remote = [], []
         for tn, sh in self.shipped.items():
             track = self.track(tn)
-            if not track:
+            if not track or not self.in_days(tn):
                 continue
             arrive = next(at for at, st in track if st == 1001)
             stalled = any(b - a > timedelta(hours=48) for (a, x), (b, y) in zip(track, track[1:])
@@ -289,10 +324,11 @@ class SimLogisticsTest(unittest.TestCase):
         self.assertTrue(all(72 <= h <= 120.5 for h in remote), remote)
 
     def test_anomaly_rates(self):
-        picked = [tn for tn in self.shipped if tn in self.scans]
+        ended = [tn for tn in self.shipped if self.in_days(tn)]
+        picked = [tn for tn in ended if tn in self.scans]
         n = len(picked)
-        no_pickup = len(self.shipped) - n
-        self.assertTrue(0.004 <= no_pickup / len(self.shipped) <= 0.02, no_pickup)
+        no_pickup = len(ended) - n
+        self.assertTrue(0.004 <= no_pickup / len(ended) <= 0.02, no_pickup)
         has = collections.Counter()
         stalled = 0
         for tn in picked:
@@ -324,9 +360,10 @@ class SimLogisticsTest(unittest.TestCase):
         self.assertTrue(0.6 <= rate[301] <= 0.8, rate)
 
     def test_confirmations_come_1_to_7_days_after_signing(self):
-        # history orders (ids "<shop>-h...") are confirmed 5 days after payment, unshipped
+        # history orders (ids "<shop>-h..." and the repeat buyers' "<shop>-r..." before the
+        # start) are confirmed 5 days after payment, unshipped
         confirmed = [e for e in self.evs if e["topic"] == "order.confirmed"
-                     and "-h" not in e["order_id"]]
+                     and not self.history(e["order_id"])]
         by_order = {e["order_id"]: tn for tn, e in self.shipped.items()}
         signed = 0
         for tn in self.shipped:
@@ -411,8 +448,8 @@ class SimReviewsTest(unittest.TestCase):
         rest = []
         for line in self.raw.splitlines():
             topic = json.loads(line)["topic"]
-            if topic == "shop.config":  # the one changed line: the agents added at its end
-                line = re.sub(r',"agents":\["a1"(,"a\d")*\]\}$', "}", line)
+            if topic == "shop.config":  # the one changed line: the agents added
+                line = re.sub(r',"agents":\["a1"(,"a\d")*\]', "", line)
             if topic not in REVIEWS:
                 rest.append(line)
         self.assertEqual(rest, without)
@@ -562,6 +599,244 @@ class SimReviewsTest(unittest.TestCase):
                   or ('"topic":"review.posted"' in l and '"rating":"good"' not in l)]
         picked += [l for l in self.raw.splitlines() if '"rating":"good"' in l][:50]
         self.assertEqual({json.loads(l)["topic"] for l in picked}, REVIEWS | {"shop.config"})
+        with Stack() as stack:
+            pub = stack.kefuctl("pub", "--file", "-", input="\n".join(picked) + "\n")
+            self.assertEqual(pub.returncode, 0, pub.stdout[-2000:] + pub.stderr)
+            lines = pub.stdout.splitlines()
+            self.assertEqual(len(lines), len(picked))
+            self.assertTrue(all(re.fullmatch(r"ok \d+", l) for l in lines), lines[:5])
+
+
+# The repeat buyers' consumables and how many days one lasts (kefuctl_sim_care.c).
+CYCLES = {"k1201": (14, 20), "k1202": (30, 45), "k1203": (21, 30), "k1204": (30, 45),
+          "k1205": (20, 30), "k1206": (14, 21)}
+MANUAL_TAGS = {"VIP", "母婴", "学生", "铲屎官", "企业采购"}
+SEGMENTS = {"champions", "loyal", "potential", "new", "at_risk", "hibernating", "lost"}
+LEVELS = {"regular", "silver", "gold", "platinum"}
+
+
+def rfm_segment(paid, now):
+    """The RFM segment of workers/crm-care/README.md from [(paid at, amount_fen)]."""
+    d = (now - max(at for at, _ in paid)).days
+    r = 5 if d < 30 else 4 if d < 60 else 3 if d < 90 else 2 if d < 180 else 1
+    f = min(len(paid), 5)
+    spent = sum(a for _, a in paid)
+    m = (5 if spent >= 500000 else 4 if spent >= 200000 else 3 if spent >= 50000
+         else 2 if spent >= 10000 else 1)
+    if r == 1:
+        return "lost"
+    if r <= 3:
+        return "at_risk" if f + m >= 5 else "hibernating"
+    return ("champions" if f + m >= 8 else "loyal" if f + m >= 6
+            else "new" if f == 1 and r == 5 else "potential")
+
+
+def care_event(e):
+    return re.search(r"-c\d+$", e["event_id"]) is not None
+
+
+class SimCareTest(unittest.TestCase):
+    """The demo's run (one shop-day and the 10 days after it): buyer profiles with birthdays,
+    repeat buyers on their purchase cycles, lapsed ones, festivals and a campaign, so that
+    kefu-crm-care's segments, birthday, festival, replenishment and campaign care show."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.args = ["--seed", "1", "--orders", "400", "--start", "2026-11-10", "--tail", "240",
+                    "--tick", "15"]
+        r = sim(*cls.args)
+        cls.raw, cls.err = r.stdout.decode(), r.stderr.decode()
+        cls.evs = [json.loads(l) for l in cls.raw.splitlines()]
+        cls.end = START + timedelta(days=1, hours=240)
+        cls.config = next(e for e in cls.evs if e["topic"] == "shop.config")
+        cls.profiles = [e for e in cls.evs if e["topic"] == "buyer.profile"]
+        cls.created = {e["order_id"]: e for e in cls.evs if e["topic"] == "order.created"}
+        cls.paid = collections.defaultdict(list)  # buyer -> [(at, amount_fen)]
+        cls.paid_order = {}
+        cls.repeat = collections.defaultdict(list)  # buyer -> the "-r" orders, by time
+        for e in cls.evs:
+            if e["topic"] == "order.paid":
+                cls.paid[e["buyer_id"]].append((ts(e["at"]), e["amount_fen"]))
+                cls.paid_order[e["order_id"]] = e
+            elif e["topic"] == "order.created" and re.match(r"s1-r\d{8}-\d{5}$", e["order_id"]):
+                cls.repeat[e["buyer"]["buyer_id"]].append(e)
+
+    def test_same_options_same_bytes(self):
+        self.assertEqual(sim(*self.args).stdout.decode(), self.raw)
+        other = sim(*[a if a != "1" else "2" for a in self.args]).stdout.decode()  # --seed 2
+        self.assertNotEqual([l for l in other.splitlines() if "buyer.profile" in l],
+                            [l for l in self.raw.splitlines() if "buyer.profile" in l])
+
+    def test_profiles_with_birthdays_and_manual_tags(self):
+        ids = [p["buyer_id"] for p in self.profiles]
+        self.assertEqual(len(ids), len(set(ids)))
+        self.assertTrue(300 <= len(ids) <= 500, len(ids))
+        first_order = min(ts(e["occurred_at"]) for e in self.created.values())
+        for p in self.profiles:
+            self.assertTrue(ts(self.config["occurred_at"]) < ts(p["occurred_at"]) < first_order)
+            self.assertTrue(p["nick"] and p["name"] and p["city"], p)
+            self.assertRegex(p["phone"], r"^1[358]\d{9}$")
+            if "birthday" in p:
+                self.assertRegex(p["birthday"], r"^\d\d-\d\d$")
+                datetime.strptime("2024-" + p["birthday"], "%Y-%m-%d")  # a real day
+            self.assertLessEqual(set(p.get("tags", [])), MANUAL_TAGS)
+        # the profile says what the orders say
+        buyers = {e["buyer"]["buyer_id"]: e["buyer"] for e in self.created.values()}
+        for p in self.profiles:
+            if p["buyer_id"] in buyers:
+                b = buyers[p["buyer_id"]]
+                self.assertEqual((p["nick"], p["name"], p["phone"], p["city"]),
+                                 (b["nick"], b["name"], b["phone"], b["city"]))
+        with_bday = sum("birthday" in p for p in self.profiles) / len(self.profiles)
+        self.assertTrue(0.78 <= with_bday <= 0.92, with_bday)
+        tags = collections.Counter(t for p in self.profiles for t in p.get("tags", []))
+        self.assertEqual(set(tags), MANUAL_TAGS)
+        tagged = sum("tags" in p for p in self.profiles) / len(self.profiles)
+        self.assertTrue(0.10 <= tagged <= 0.35, tagged)
+
+    def test_a_handful_of_birthdays_fall_in_the_run(self):
+        days = run_days(self.end)
+        self.assertEqual(len(days), 11)
+        inside = [p for p in self.profiles if p.get("birthday") in days]
+        self.assertTrue(5 <= len(inside) <= 0.1 * len(self.profiles), len(inside))
+        self.assertRegex(self.err, r"%d profiles \(%d birthdays in the run\), 1 campaigns\)"
+                         % (len(self.profiles), len(inside)))
+        # birthday care needs a paid order by 10:00 on the day
+        cared = 0
+        for p in inside:
+            mm, dd = map(int, p["birthday"].split("-"))
+            year = START.year if (mm, dd) >= (START.month, START.day) else START.year + 1
+            at = START.replace(year=year, month=mm, day=dd, hour=10)
+            cared += any(t < at for t, _ in self.paid[p["buyer_id"]])
+        self.assertGreaterEqual(cared, 3)
+
+    def test_repeat_buyers_buy_on_their_cycle(self):
+        self.assertGreaterEqual(len(self.repeat), 30)
+        for buyer, orders in self.repeat.items():
+            skus = {i["sku_id"] for o in orders for i in o["items"]}
+            self.assertEqual(len(skus), 1, orders)
+            lo, hi = CYCLES[skus.pop()]
+            times = [ts(o["created_at"]) for o in orders]
+            self.assertEqual(times, sorted(times))
+            # a cycle of lo..hi days, each purchase +-2 days off its day, at any hour
+            gaps = [(b - a) / timedelta(days=1) for a, b in zip(times, times[1:])]
+            for g in gaps:
+                self.assertTrue(lo - 5 <= g <= hi + 5, (buyer, gaps))
+            if gaps:
+                self.assertLessEqual(max(gaps) - min(gaps), 10, (buyer, gaps))
+            for o in orders:  # paid at once, in full
+                p = self.paid_order[o["order_id"]]
+                self.assertEqual(p["amount_fen"], o["total_fen"])
+                late = ts(p["at"]) - ts(o["created_at"])
+                self.assertTrue(timedelta(0) < late <= timedelta(minutes=20), late)
+        oldest = min(ts(o[0]["created_at"]) for o in self.repeat.values())
+        self.assertTrue(timedelta(days=90) <= START - oldest <= timedelta(days=240), oldest)
+        self.assertLess(ts(self.config["occurred_at"]), oldest)
+
+    def test_some_reorder_in_the_run_some_are_due_and_some_stopped(self):
+        reorder = due = lapsed = 0
+        for buyer, orders in self.repeat.items():
+            times = [ts(o["created_at"]) for o in orders]
+            past = [t for t in times if t < START]
+            if not past:
+                continue
+            if any(START <= t <= self.end for t in times):
+                reorder += 1
+            if len(past) >= 2:  # the replenishment reminder: last + 0.85 x the mean interval
+                remind = past[-1] + 0.85 * (past[-1] - past[0]) / (len(past) - 1)
+                due += START <= remind <= self.end
+            if len(past) == len(times) and timedelta(days=60) <= START - past[-1]:
+                self.assertLessEqual(START - past[-1], timedelta(days=203))
+                lapsed += 1
+        self.assertGreaterEqual(reorder, 5)
+        self.assertGreaterEqual(due, 5)
+        self.assertGreaterEqual(lapsed, 10)
+
+    def test_every_segment_but_new_at_the_start(self):
+        segs = collections.Counter(rfm_segment([p for p in paid if p[0] < START], START)
+                                   for paid in self.paid.values()
+                                   if any(at < START for at, _ in paid))
+        for seg in ("champions", "loyal", "potential", "at_risk", "hibernating", "lost"):
+            self.assertGreater(segs[seg], 0, segs)
+
+    def test_festivals_in_shop_config(self):
+        fests = self.config["festivals"]
+        for f in fests:
+            self.assertRegex(f["date"], r"^(\d{4}-)?\d\d-\d\d$")
+            self.assertTrue(f["name"])
+        dates = {f["date"]: f["name"] for f in fests}
+        self.assertLessEqual({"01-01", "11-11", "12-12"}, set(dates))
+        self.assertEqual(dates["2026-11-13"], "店庆")  # 3 days after the start
+        inside = [d for d in dates
+                  if (START.strftime("%Y-") + d if len(d) == 5 else d) in
+                  {(START + timedelta(days=i)).strftime("%Y-%m-%d") for i in range(11)}]
+        self.assertEqual(sorted(inside), ["11-11", "2026-11-13"])
+
+    def test_a_campaign_on_day_2(self):
+        camps = [e for e in self.evs if e["topic"] == "campaign.launch"]
+        self.assertEqual(len(camps), 1)
+        c = camps[0]
+        day2 = START + timedelta(days=1)
+        self.assertEqual(ts(c["occurred_at"]), day2 + timedelta(hours=10))
+        self.assertEqual(ts(c["window_start_at"]), day2 + timedelta(hours=10))
+        self.assertEqual(ts(c["window_end_at"]), day2 + timedelta(hours=20))
+        self.assertEqual((c["shop_id"], c["segment"], c["channel"]), ("s1", "at_risk", "sms"))
+        self.assertTrue(c["name"] and ":" not in c["campaign_id"])
+
+    def test_one_campaign_per_shop_with_valid_filters(self):
+        evs, _ = events("--shops", "4", "--orders", "40", "--tail", "48", "--tick", "60")
+        camps = {e["shop_id"]: e for e in evs if e["topic"] == "campaign.launch"}
+        self.assertEqual(sorted(camps), ["s1", "s2", "s3", "s4"])
+        self.assertEqual(len([e for e in evs if e["topic"] == "campaign.launch"]), 4)
+        for c in camps.values():
+            self.assertEqual(ts(c["window_start_at"]), START + timedelta(days=1, hours=10))
+            self.assertIn(c["channel"], ("im", "sms"))
+            self.assertLessEqual(set(c.get("tags", [])), MANUAL_TAGS)
+            self.assertIn(c.get("segment", "champions"), SEGMENTS)
+            self.assertIn(c.get("level", "gold"), LEVELS)
+            self.assertLessEqual(len(c["campaign_id"]), 64)
+        self.assertEqual(len({c["campaign_id"] for c in camps.values()}), 3)
+
+    def test_without_care_the_rest_is_the_same(self):
+        without = sim(*self.args, "--no-care").stdout.decode().splitlines()
+        config = json.loads(without[0])
+        self.assertEqual(config["topic"], "shop.config")
+        self.assertNotIn("festivals", config)
+        self.assertEqual(ts(config["occurred_at"]), START - timedelta(days=30, hours=1))
+        self.assertEqual(ts(self.config["occurred_at"]), START - timedelta(days=240, hours=1))
+        rest = []
+        for line, e in zip(self.raw.splitlines(), self.evs):
+            if care_event(e):
+                continue
+            if e["topic"] == "shop.config":  # the one changed line: its time, its festivals
+                line = re.sub(r',"festivals":\[[^]]*\]\}$', "}",
+                              line.replace(e["occurred_at"], config["occurred_at"], 1))
+            rest.append(line)
+        self.assertEqual(rest, without)
+        self.assertGreater(len(self.evs) - len(without), 700)
+        self.assertFalse(any(json.loads(l)["topic"] in CARE or "-r" in l for l in without))
+        # and every repeat buyer's event is in the care series
+        for e in self.evs:
+            if "s1-r" in e.get("order_id", ""):
+                self.assertTrue(care_event(e), e)
+
+    def test_care_is_the_same_without_logistics_or_reviews(self):
+        small = ["--shops", "2", "--orders", "150", "--seed", "5", "--tail", "120"]
+        def care(*extra):
+            return [l for l in sim(*small, *extra).stdout.decode().splitlines()
+                    if care_event(json.loads(l))
+                    and json.loads(l)["topic"] not in LOGISTICS | REVIEWS]
+        full = care()
+        self.assertGreater(len(full), 300)
+        self.assertEqual(care("--no-logistics"), full)
+        self.assertEqual(care("--no-reviews"), full)
+
+    def test_broker_accepts_the_care_events(self):
+        picked = [l for l, e in zip(self.raw.splitlines(), self.evs)
+                  if care_event(e) or e["topic"] == "shop.config"]
+        self.assertLessEqual(CARE | {"shop.config", "order.created", "order.paid",
+                                     "order.shipped", "order.confirmed", "logistics.scan"},
+                             {json.loads(l)["topic"] for l in picked})
         with Stack() as stack:
             pub = stack.kefuctl("pub", "--file", "-", input="\n".join(picked) + "\n")
             self.assertEqual(pub.returncode, 0, pub.stdout[-2000:] + pub.stderr)

@@ -1,25 +1,30 @@
 /* kefuctl sim: a seeded, deterministic shop simulator (DESIGN §6, DOMAIN §1).
  *
  * Prints NDJSON, one flat event per line (the JSON mapping of DESIGN §2), for one or more
- * shops over one or more shop-local days: shop.config, a history of loyal buyers' paid
- * orders, the day's orders on a Taobao-like hour-of-day curve with their payment or
- * closing, a few buyer.optout, the shipments of the paid orders with their tracking scans
- * and confirmations (DOMAIN §2), and the sys.clock ticks that drive a simulated clock. Meant
- * for `kefuctl sim ... | kefuctl pub --file -`.
+ * shops over one or more shop-local days: shop.config, buyer profiles, a history of loyal
+ * and repeat buyers' paid orders, the day's orders on a Taobao-like hour-of-day curve with
+ * their payment or closing, a few buyer.optout, the shipments of the paid orders with their
+ * tracking scans and confirmations (DOMAIN §2), the reviews and the agents' case updates
+ * (DOMAIN §3), the repeat buyers' orders on their purchase cycles and a campaign per shop
+ * (DOMAIN §4), and the sys.clock ticks that drive a simulated clock. Meant for
+ * `kefuctl sim ... | kefuctl pub --file -`.
  *
  * Everything comes from the seed through keyed splitmix64 streams (one per shop-day, one per
  * buyer, one per shipment, ...): a run is reproducible byte for byte, and a shop's first day
  * does not change when --days or --shops grows. The logistics draw only from their own
  * streams and take their event numbers after the shop's other events: the orders and
  * payments are the same with or without them (--no-logistics). The reviews, in turn, come
- * after the logistics (kefuctl_sim_reviews.c, --no-reviews). Events are generated as
- * small records (the text is rendered only at output), sorted by time (at equal times
- * business events before the clock tick, then generation order), cut at the last tick and
- * printed.
+ * after the logistics (kefuctl_sim_reviews.c, --no-reviews). The care (kefuctl_sim_care.c,
+ * --no-care) draws from its own streams too and numbers its events in a series of their
+ * own (sim<seed>-s<shop>-c<n>): every other event but shop.config is the same without it.
+ * Events are generated as small records (the text is rendered only at output), sorted by
+ * time (at equal times business events before the clock tick, then generation order), cut
+ * at the last tick and printed.
  *
  * This file: the options, the event list and its order, the clock, the rendering and the
  * output. The orders and payments are made in kefuctl_sim_orders.c, the logistics in
- * kefuctl_sim_logistics.c; kefuctl_sim.h is what they share. */
+ * kefuctl_sim_logistics.c, the reviews in kefuctl_sim_reviews.c, the care in
+ * kefuctl_sim_care.c; kefuctl_sim.h is what they share. */
 #include <getopt.h>
 #include <jansson.h>
 #include <stddef.h>
@@ -31,7 +36,6 @@
 #include "kf_clock.h"
 #include "kf_util.h"
 
-#define S_MAX_SHOPS 1000
 #define S_MAX_ORDERS 5000000LL         /* shops x days x orders */
 
 /* ------------------------------------------------------------------ the events */
@@ -120,6 +124,8 @@ static const struct {
     [SIM_EV_REVIEW_MODIFIED] = {"review.modified", kefuctl_sim_render_review},
     [SIM_EV_REVIEW_DELETED] = {"review.deleted", kefuctl_sim_render_review},
     [SIM_EV_CASE_UPDATED] = {"case.updated", kefuctl_sim_render_case},
+    [SIM_EV_PROFILE] = {"buyer.profile", kefuctl_sim_render_profile},
+    [SIM_EV_CAMPAIGN] = {"campaign.launch", kefuctl_sim_render_campaign},
     [SIM_EV_CLOCK] = {"sys.clock", s_render_clock},
 };
 
@@ -131,6 +137,9 @@ static char *s_render(const kefuctl_sim_t *sim, const kefuctl_sim_ev_t *ev)
     kefuctl_sim_set_str(o, "topic", s_types[ev->type].topic);
     if (ev->type == SIM_EV_CLOCK)
         snprintf(buf, sizeof(buf), "sim%lld-clock-%u", sim->o.seed, (unsigned)ev->n);
+    else if (ev->flags & SIM_EV_CARE)
+        snprintf(buf, sizeof(buf), "sim%lld-s%u-c%u", sim->o.seed, (unsigned)ev->shop + 1,
+                 (unsigned)ev->n);
     else
         snprintf(buf, sizeof(buf), "sim%lld-s%u-%u", sim->o.seed, (unsigned)ev->shop + 1,
                  (unsigned)ev->n);
@@ -165,6 +174,8 @@ static int s_output(kefuctl_sim_t *sim)
         if (sim->evs[i].type == SIM_EV_REVIEW_POSTED &&
             sim->reviews[sim->evs[i].ref].rating != SIM_GOOD)
             sim->out_bad++;
+        if (sim->evs[i].type == SIM_EV_PROFILE && sim->bday_in_run[sim->evs[i].state % 1232])
+            sim->out_bday++;
     }
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "kefuctl: sim: cannot write the output\n");
@@ -221,7 +232,7 @@ typedef struct {
 } s_num_opt_t;
 
 static const s_num_opt_t s_nums[] = {
-    {'S', "--shops", 1, S_MAX_SHOPS, offsetof(kefuctl_sim_opts_t, shops)},
+    {'S', "--shops", 1, SIM_MAX_SHOPS, offsetof(kefuctl_sim_opts_t, shops)},
     {'D', "--days", 1, SIM_MAX_DAYS, offsetof(kefuctl_sim_opts_t, days)},
     {'s', "--seed", 0, 9223372036854775807LL, offsetof(kefuctl_sim_opts_t, seed)},
     {'O', "--orders", 1, S_MAX_ORDERS, offsetof(kefuctl_sim_opts_t, orders)},
@@ -235,8 +246,8 @@ static const struct option s_long[] = {
     {"tick", required_argument, NULL, 'T'},    {"tail", required_argument, NULL, 'L'},
     {"start", required_argument, NULL, 'a'},   {"promo-days", required_argument, NULL, 'p'},
     {"no-history", no_argument, NULL, 'H'},    {"no-logistics", no_argument, NULL, 'G'},
-    {"no-reviews", no_argument, NULL, 'R'},    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
+    {"no-reviews", no_argument, NULL, 'R'},    {"no-care", no_argument, NULL, 'C'},
+    {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
 };
 
 /* A numeric option: KF_OK when c is one (the usage error, if any, in *rc). */
@@ -266,7 +277,8 @@ static int s_parse_args(kefuctl_sim_opts_t *o, int argc, char **argv)
                               .tail = 72,
                               .history = true,
                               .logistics = true,
-                              .reviews = true};
+                              .reviews = true,
+                              .care = true};
     int c, rc = -1;
     while (rc < 0 && (c = getopt_long(argc, argv, ":h", s_long, NULL)) != -1) {
         if (s_parse_num(o, c, optarg, &rc) == KF_OK)
@@ -281,6 +293,8 @@ static int s_parse_args(kefuctl_sim_opts_t *o, int argc, char **argv)
             o->logistics = false;
         else if (c == 'R')
             o->reviews = false;
+        else if (c == 'C')
+            o->care = false;
         else if (c == 'h') {
             kefuctl_print_usage(stdout, v, true);
             return KEFUCTL_OK;
@@ -315,18 +329,22 @@ static int s_sim(kefuctl_t *ctl, int argc, char **argv)
     uint32_t ordinary = (uint32_t)((sim->o.orders * 3 + 1) / 2);
     sim->nloyal = (ordinary + 10) / 19 ? (ordinary + 10) / 19 : 1;
     sim->npool = sim->nloyal + ordinary;
+    sim->ncare = sim->o.care ? kefuctl_sim_care_buyers(&sim->o) : 0;
     sim->cutoff = sim->o.start + sim->o.days * SIM_DAY_MS + sim->o.tail * SIM_HOUR_MS;
+    kefuctl_sim_care_prepare(sim);
     for (long long s = 0; s < sim->o.shops; s++)
         kefuctl_sim_gen_shop(sim, (uint16_t)s);
     s_gen_clock(sim);
     qsort(sim->evs, sim->nevs, sizeof(*sim->evs), s_cmp_ev);
     rc = s_output(sim);
     fprintf(stderr, "sim: %llu events (%llu orders, %llu paid, %llu closed, %llu shipped, "
-                    "%llu scans, %llu clock ticks, %llu reviews (%llu neutral/bad)) for %lld "
-                    "shop(s) over %lld day(s), seed %lld\n",
+                    "%llu scans, %llu clock ticks, %llu reviews (%llu neutral/bad), %llu "
+                    "profiles (%llu birthdays in the run), %llu campaigns) for %lld shop(s) over "
+                    "%lld day(s), seed %lld\n",
             sim->out, sim->out_type[SIM_EV_CREATED], sim->out_type[SIM_EV_PAID],
             sim->out_type[SIM_EV_CLOSED], sim->out_type[SIM_EV_SHIPPED], sim->out_type[SIM_EV_SCAN],
             sim->out_type[SIM_EV_CLOCK], sim->out_type[SIM_EV_REVIEW_POSTED], sim->out_bad,
+            sim->out_type[SIM_EV_PROFILE], sim->out_bday, sim->out_type[SIM_EV_CAMPAIGN],
             sim->o.shops, sim->o.days, sim->o.seed);
 done:
     free(sim->orders);
@@ -342,22 +360,30 @@ const kefuctl_verb_t kefuctl_verb_sim = {
     .fn = s_sim,
     .synopsis = "sim [--shops N] [--days N] [--start YYYY-MM-DD] [--seed N] [--orders N] "
                 "[--promo-days LIST] [--tick MINUTES] [--tail HOURS] [--no-history] "
-                "[--no-logistics] [--no-reviews]",
+                "[--no-logistics] [--no-reviews] [--no-care]",
     .help = "    Prints a deterministic simulation as NDJSON for `kefuctl pub --file -`:\n"
-            "    per shop (s1..sN) a shop.config, loyal buyers' paid orders of the 30 days\n"
-            "    before (the history), the orders of each shop-local (+08:00) day on an\n"
-            "    hour-of-day traffic curve with their order.paid / order.closed, a few\n"
-            "    buyer.optout, the paid orders' order.shipped (7 carriers; 3% late), their\n"
+            "    per shop (s1..sN) a shop.config (with festivals: 01-01, 06-18, 11-11, 12-12\n"
+            "    and a 店庆 3 days after the start), buyer.profile for 60% of the buyers (85%\n"
+            "    with a birthday MM-DD, 2% of those steered into the run's days and the 10\n"
+            "    after them; a few manual tags: VIP, 母婴, 学生, 铲屎官, 企业采购), the history:\n"
+            "    loyal buyers' paid orders of the 30 days before and repeat buyers' (one per\n"
+            "    8 orders, order ids s<N>-r...) who buy a consumable every 14-45 days +-2,\n"
+            "    still (since 90-130 days before; for half of them the replenishment is due\n"
+            "    early in the run, and they go on buying) or no longer (stopped 60-200 days\n"
+            "    before: at risk, hibernating, lost), the orders of each shop-local (+08:00)\n"
+            "    day on an hour-of-day traffic curve with their order.paid / order.closed, a\n"
+            "    few buyer.optout, the paid orders' order.shipped (7 carriers; 3% late), their\n"
             "    logistics.scan (kuaidi100 states: pickup, transit, delivery; about 7% with an\n"
             "    anomaly: no pickup, stalled, difficult, signed by someone else, uncollected,\n"
             "    refused, out of area, damaged; 1% sent twice, 1% late, 20% without order_id)\n"
             "    and order.confirmed, a logistics.area_delay per shop on day 1, the reviews of\n"
             "    the confirmed orders (review.posted 0-3 days after: 2.5% neutral/bad, 30% of\n"
             "    the good ones; for the neutral/bad ones the agents' case.updated, the\n"
-            "    buyers' review.modified / review.deleted), and sys.clock ticks from 00:00 of\n"
-            "    the first day to the end of the last day + the tail, sorted by time. Events\n"
-            "    after the last tick are left out. The same options give the same bytes; a\n"
-            "    summary goes to stderr.\n"
+            "    buyers' review.modified / review.deleted), a campaign.launch per shop on day\n"
+            "    2 from 10:00 to 20:00 (at_risk by sms, champions by im, or 母婴 + silver by\n"
+            "    im), and sys.clock ticks from 00:00 of the first day to the end of the last\n"
+            "    day + the tail, sorted by time. Events after the last tick are left out. The\n"
+            "    same options give the same bytes; a summary goes to stderr.\n"
             "    --shops N           shops s1..sN (default 1, at most 1000)\n"
             "    --days N            days (default 1, at most 366)\n"
             "    --start YYYY-MM-DD  the first day (default 2026-11-10)\n"
@@ -368,9 +394,14 @@ const kefuctl_verb_t kefuctl_verb_sim = {
             "                        12% instead of 9% of normal orders are never paid)\n"
             "    --tick MINUTES      sys.clock interval (default 5)\n"
             "    --tail HOURS        ticks after the last day (default 72, may be 0)\n"
-            "    --no-history        no history block\n"
+            "    --no-history        no history block (the loyal and the repeat buyers' past\n"
+            "                        orders)\n"
             "    --no-logistics      no shipments, scans, confirmations or area delays (the\n"
             "                        orders and payments are the same either way)\n"
             "    --no-reviews        no reviews, case updates or shop.config agents (the other\n"
-            "                        events are the same either way)",
+            "                        events are the same either way)\n"
+            "    --no-care           no buyer.profile, repeat buyers, festivals or\n"
+            "                        campaign.launch (the other events are the same either\n"
+            "                        way but shop.config: no festivals, and with a history it\n"
+            "                        comes 30 days before the start instead of 240)",
 };

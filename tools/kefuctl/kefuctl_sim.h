@@ -1,5 +1,5 @@
-/* kefuctl sim: what kefuctl_sim.c, kefuctl_sim_orders.c, kefuctl_sim_logistics.c and
- * kefuctl_sim_reviews.c share (private to the sim verb). */
+/* kefuctl sim: what kefuctl_sim.c, kefuctl_sim_orders.c, kefuctl_sim_logistics.c,
+ * kefuctl_sim_reviews.c and kefuctl_sim_care.c share (private to the sim verb). */
 #ifndef KEFUCTL_SIM_H
 #define KEFUCTL_SIM_H
 
@@ -11,11 +11,15 @@
 #include "kf_util.h"
 
 #define SIM_OFFSET 480                   /* +08:00: every simulated shop */
+#define SIM_MAX_SHOPS 1000
 #define SIM_MAX_DAYS 366
+#define SIM_MAX_TAIL_DAYS 30             /* --tail at most 720 hours */
 #define SIM_MIN_MS 60000LL
 #define SIM_HOUR_MS 3600000LL
 #define SIM_DAY_MS 86400000LL
 #define SIM_HISTORY_DAYS 30
+#define SIM_CARE_HISTORY_DAYS 240        /* how far back the repeat buyers' orders go */
+#define SIM_NCONSUMABLES 6               /* the repeat buyers' products, last in the catalog */
 
 typedef struct {
     const char *city, *province;
@@ -32,7 +36,8 @@ typedef struct {
 /* The tags of the keyed streams. */
 enum {
     SIM_TAG_DAY = 1, SIM_TAG_HISTORY, SIM_TAG_BUYER, SIM_TAG_OPTOUT, SIM_TAG_SHIP,
-    SIM_TAG_ORIGIN, SIM_TAG_AREA, SIM_TAG_TRACKING, SIM_TAG_REVIEW, SIM_TAG_AGENTS
+    SIM_TAG_ORIGIN, SIM_TAG_AREA, SIM_TAG_TRACKING, SIM_TAG_REVIEW, SIM_TAG_AGENTS,
+    SIM_TAG_PROFILE, SIM_TAG_CARE
 };
 
 /* ------------------------------------------------------------------ the model */
@@ -43,9 +48,11 @@ typedef struct {
     int64_t created, end;  /* creation; payment or closing */
     int64_t total_fen;
     uint32_t buyer;        /* index in the shop's buyer pool, loyal buyers first */
-    uint32_t n;            /* order number: per shop-day, or per shop in the history */
+    uint32_t n;            /* order number: per shop-day, or per shop in the history and
+                            * for the repeat buyers' orders */
     uint16_t shop;         /* 0-based */
     uint8_t history, promo, flash, outcome;
+    uint8_t care;          /* a repeat buyer's order (kefuctl_sim_care.c) */
     uint8_t nitems, sku[3], qty[3];
 } kefuctl_sim_order_t;
 
@@ -77,10 +84,12 @@ typedef enum {
     SIM_EV_CONFIG, SIM_EV_CREATED, SIM_EV_PAID, SIM_EV_CLOSED, SIM_EV_OPTOUT, SIM_EV_SHIPPED,
     SIM_EV_SCAN, SIM_EV_CONFIRMED, SIM_EV_AREA_DELAY, SIM_EV_HISTORY_CONFIRMED,
     SIM_EV_REVIEW_POSTED, SIM_EV_REVIEW_MODIFIED, SIM_EV_REVIEW_DELETED, SIM_EV_CASE_UPDATED,
-    SIM_EV_CLOCK
+    SIM_EV_PROFILE, SIM_EV_CAMPAIGN, SIM_EV_CLOCK
 } kefuctl_sim_type_t;
 
 #define SIM_SCAN_NO_ORDER 0x01 /* flags: the scan leaves order_id out */
+#define SIM_EV_CARE 0x80       /* flags: numbered in the shop's care series (event id
+                                * sim<seed>-s<shop>-c<n>) */
 
 typedef struct {
     int64_t t;             /* business time (a late scan: when it is published), epoch ms */
@@ -93,19 +102,22 @@ typedef struct {
     uint16_t state;        /* scans: the kuaidi100 code */
     uint8_t city, next;    /* scans: where (index in kefuctl_sim_places), the next stop */
     uint32_t early;        /* scans: ms between the scan's `at` and t;
-                            * case.updated: compensation_fen (state: the status) */
+                            * case.updated: compensation_fen (state: the status);
+                            * buyer.profile: the manual tags, a bit each (state: the
+                            * birthday as MMDD, 0 when none) */
 } kefuctl_sim_ev_t;
 
 typedef struct {
     long long shops, days, seed, orders, tick, tail;
     int64_t start;         /* local 00:00 of the first day */
-    bool history, logistics, reviews;
+    bool history, logistics, reviews, care;
     bool promo[SIM_MAX_DAYS + 1]; /* 1-based day numbers */
 } kefuctl_sim_opts_t;
 
 typedef struct {
     kefuctl_sim_opts_t o;
     uint32_t nloyal, npool;  /* buyer pool per shop: loyal [0, nloyal), then ordinary */
+    uint32_t ncare;          /* then the repeat buyers [npool, npool + ncare) */
     kefuctl_sim_order_t *orders;
     size_t norders, ocap;
     kefuctl_sim_ev_t *evs;
@@ -118,6 +130,8 @@ typedef struct {
     int64_t cutoff;          /* the last tick: nothing later is printed */
     unsigned long long out, out_type[SIM_EV_CLOCK + 1]; /* events printed, by type */
     unsigned long long out_bad; /* review.posted printed with a neutral or bad rating */
+    unsigned long long out_bday; /* buyer.profile printed with a birthday in the run */
+    bool bday_in_run[1232];  /* MMDD: a day of the run has 10:00 before the last tick */
 } kefuctl_sim_t;
 
 #define SIM_PICK(r, arr) (arr[kefuctl_sim_below(r, KF_ARRAY_LEN(arr))])
@@ -152,9 +166,16 @@ void kefuctl_sim_render_config(const kefuctl_sim_t *sim, const kefuctl_sim_ev_t 
 void kefuctl_sim_render_created(const kefuctl_sim_t *sim, const kefuctl_sim_ev_t *ev, json_t *o);
 void kefuctl_sim_render_status(const kefuctl_sim_t *sim, const kefuctl_sim_ev_t *ev, json_t *o);
 void kefuctl_sim_render_optout(const kefuctl_sim_t *sim, const kefuctl_sim_ev_t *ev, json_t *o);
+kefuctl_sim_order_t *kefuctl_sim_order_new(kefuctl_sim_t *sim);
+int64_t kefuctl_sim_pick_time(kefuctl_sim_rng_t *r, int64_t midnight);
+int64_t kefuctl_sim_order_total(const kefuctl_sim_order_t *o);
+void kefuctl_sim_push_order(kefuctl_sim_t *sim, const kefuctl_sim_order_t *o);
+uint64_t kefuctl_sim_order_key(const kefuctl_sim_t *sim, const kefuctl_sim_order_t *o);
+uint8_t kefuctl_sim_consumable(unsigned i); /* its index in the catalog, i < SIM_NCONSUMABLES */
 
 /* kefuctl_sim_logistics.c: the shipments, their scans and the area delays */
 void kefuctl_sim_gen_logistics(kefuctl_sim_t *sim, uint16_t shop, size_t first);
+void kefuctl_sim_ship_orders(kefuctl_sim_t *sim, uint16_t shop, size_t first);
 void kefuctl_sim_render_shipped(const kefuctl_sim_t *sim, const kefuctl_sim_ev_t *ev, json_t *o);
 void kefuctl_sim_render_scan(const kefuctl_sim_t *sim, const kefuctl_sim_ev_t *ev, json_t *o);
 void kefuctl_sim_render_confirmed(const kefuctl_sim_t *sim, const kefuctl_sim_ev_t *ev, json_t *o);
@@ -170,5 +191,13 @@ void kefuctl_sim_render_review(const kefuctl_sim_t *sim, const kefuctl_sim_ev_t 
 void kefuctl_sim_render_case(const kefuctl_sim_t *sim, const kefuctl_sim_ev_t *ev, json_t *o);
 /* kefuctl_sim_orders.c: an item of an order */
 const char *kefuctl_sim_sku(const kefuctl_sim_order_t *o, unsigned item, const char **title);
+
+/* kefuctl_sim_care.c: buyer profiles, repeat buyers, festivals and campaigns */
+uint32_t kefuctl_sim_care_buyers(const kefuctl_sim_opts_t *o);
+void kefuctl_sim_care_prepare(kefuctl_sim_t *sim);
+void kefuctl_sim_gen_care(kefuctl_sim_t *sim, uint16_t shop, int64_t config_at);
+void kefuctl_sim_render_festivals(const kefuctl_sim_t *sim, json_t *o);
+void kefuctl_sim_render_profile(const kefuctl_sim_t *sim, const kefuctl_sim_ev_t *ev, json_t *o);
+void kefuctl_sim_render_campaign(const kefuctl_sim_t *sim, const kefuctl_sim_ev_t *ev, json_t *o);
 
 #endif

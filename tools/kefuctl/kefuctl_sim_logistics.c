@@ -306,10 +306,9 @@ static void s_push_scans(kefuctl_sim_t *sim, s_track_t *k, uint16_t shop, uint32
  * promised time), its scans, order.confirmed 1-7 days after signing. */
 static void s_gen_shipment(kefuctl_sim_t *sim, const kefuctl_sim_order_t *o, unsigned origin)
 {
-    uint64_t day = (uint64_t)((o->created - sim->o.start) / SIM_DAY_MS);
-    s_track_t k = {
-        .r = kefuctl_sim_stream((uint64_t)sim->o.seed, SIM_TAG_SHIP, o->shop, day << 32 | o->n),
-        .origin = origin};
+    s_track_t k = {.r = kefuctl_sim_stream((uint64_t)sim->o.seed, SIM_TAG_SHIP, o->shop,
+                                           kefuctl_sim_order_key(sim, o)),
+                   .origin = origin};
     kefuctl_sim_rng_t *r = &k.r;
     kefuctl_sim_buyer_t by;
     kefuctl_sim_buyer_gen(sim, o->shop, o->buyer, &by);
@@ -349,9 +348,9 @@ static void s_gen_shipment(kefuctl_sim_t *sim, const kefuctl_sim_order_t *o, uns
     }
 }
 
-/* The shop's shipments (its warehouse city from the seed), and a weather delay in one big
- * city (the same for every shop) from 12:00 of the first day for 2 days. */
-void kefuctl_sim_gen_logistics(kefuctl_sim_t *sim, uint16_t shop, size_t first)
+/* The shipments of the shop's orders from first on (from its warehouse city, drawn from the
+ * seed), or the confirmations of the history's. */
+void kefuctl_sim_ship_orders(kefuctl_sim_t *sim, uint16_t shop, size_t first)
 {
     kefuctl_sim_rng_t r = kefuctl_sim_stream((uint64_t)sim->o.seed, SIM_TAG_ORIGIN, shop, 0);
     unsigned origin = s_place_find(SIM_PICK(&r, s_origins));
@@ -362,7 +361,14 @@ void kefuctl_sim_gen_logistics(kefuctl_sim_t *sim, uint16_t shop, size_t first)
         else if (o->outcome == SIM_PAID)
             s_gen_shipment(sim, o, origin);
     }
-    r = kefuctl_sim_stream((uint64_t)sim->o.seed, SIM_TAG_AREA, 0, 0);
+}
+
+/* The shop's shipments, and a weather delay in one big city (the same for every shop) from
+ * 12:00 of the first day for 2 days. */
+void kefuctl_sim_gen_logistics(kefuctl_sim_t *sim, uint16_t shop, size_t first)
+{
+    kefuctl_sim_ship_orders(sim, shop, first);
+    kefuctl_sim_rng_t r = kefuctl_sim_stream((uint64_t)sim->o.seed, SIM_TAG_AREA, 0, 0);
     s_push_lg(sim, SIM_EV_AREA_DELAY, sim->o.start + 12 * SIM_HOUR_MS, shop,
               s_place_find(SIM_PICK(&r, s_big_cities)));
 }
@@ -370,14 +376,20 @@ void kefuctl_sim_gen_logistics(kefuctl_sim_t *sim, uint16_t shop, size_t first)
 /* ------------------------------------------------------------------ rendering */
 
 /* "ZT" + 13 digits: (shop, day, order number) through a bijection of the 13-digit numbers
- * keyed by the seed, so no two shipments of a run share one. */
+ * keyed by the seed, so no two shipments of a run share one. The repeat buyers' orders
+ * (numbered per shop, shipped up to the end of the longest tail) take (shop, day) slots
+ * after all the others. */
 static void s_tracking_no(const kefuctl_sim_t *sim, const kefuctl_sim_ship_t *sh, char *buf,
                           size_t len)
 {
     const uint64_t mod = 10000000000000ULL, mul = 7394638417319ULL; /* mul: prime to 10 */
     const kefuctl_sim_order_t *o = &sim->orders[sh->order];
     uint64_t day = (uint64_t)((o->created - sim->o.start) / SIM_DAY_MS);
-    uint64_t key = ((uint64_t)o->shop * (SIM_MAX_DAYS + 1) + day) * 10000000ULL + o->n;
+    uint64_t slot = (uint64_t)o->shop * (SIM_MAX_DAYS + 1) + day;
+    if (o->care)
+        slot = (uint64_t)SIM_MAX_SHOPS * (SIM_MAX_DAYS + 1) +
+               (uint64_t)o->shop * (SIM_MAX_DAYS + SIM_MAX_TAIL_DAYS + 1) + day;
+    uint64_t key = slot * 10000000ULL + o->n;
     kefuctl_sim_rng_t r = kefuctl_sim_stream((uint64_t)sim->o.seed, SIM_TAG_TRACKING, 0, 0);
     uint64_t add = kefuctl_sim_next(&r) % mod;
     uint64_t digits = (uint64_t)(((unsigned __int128)key * mul + add) % mod);

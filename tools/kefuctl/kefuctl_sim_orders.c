@@ -25,7 +25,9 @@ typedef struct {
     int64_t price_fen;
 } s_product_t;
 
-/* Regular products first (each under S_LARGE_FEN), then S_NPREMIUM premium ones. */
+/* Regular products first (each under S_LARGE_FEN), then S_NPREMIUM premium ones, then the
+ * SIM_NCONSUMABLES consumables of the repeat buyers (kefuctl_sim_care.c), which no other
+ * order draws: the other orders stayed what they were when they were added. */
 #define S_NPREMIUM 6
 static const s_product_t s_catalog[] = {
     {"k1001", "纯棉加厚毛巾浴巾套装A类婴儿可用吸水速干不掉毛家用成人男女情侣款", 5990},
@@ -59,9 +61,15 @@ static const s_product_t s_catalog[] = {
     {"k1104", "扫地机器人全自动扫拖一体机智能家用自动集尘洗拖布烘干激光导航", 199900},
     {"k1105", "空气净化器家用除甲醛卧室除烟味负离子", 89900},
     {"k1106", "实木茶盘家用功夫茶具套装整套", 56800},
+    {"k1201", "花王纸尿裤L码54片婴儿尿不湿超薄透气", 13900},
+    {"k1202", "全价冻干双拼成猫粮5.4kg", 32900},
+    {"k1203", "云南小粒咖啡豆中深烘焙454g", 6800},
+    {"k1204", "超浓缩洗衣液4kg家庭装持久留香", 5990},
+    {"k1205", "原木抽纸24包整箱家用", 4590},
+    {"k1206", "豆腐猫砂除臭低尘10kg", 4990},
 };
 #define S_NCATALOG KF_ARRAY_LEN(s_catalog)
-#define S_NREGULAR (S_NCATALOG - S_NPREMIUM)
+#define S_NREGULAR (S_NCATALOG - S_NPREMIUM - SIM_NCONSUMABLES)
 
 const kefuctl_sim_place_t kefuctl_sim_places[] = {
     {"杭州", "浙江", 6}, {"宁波", "浙江", 3}, {"温州", "浙江", 2}, {"上海", "上海", 8},
@@ -141,7 +149,7 @@ int64_t kefuctl_sim_range(kefuctl_sim_rng_t *r, int64_t lo, int64_t hi) /* [lo, 
 
 /* ------------------------------------------------------------------ orders and payments */
 
-static kefuctl_sim_order_t *s_order_new(kefuctl_sim_t *sim)
+kefuctl_sim_order_t *kefuctl_sim_order_new(kefuctl_sim_t *sim)
 {
     if (sim->norders == sim->ocap) {
         sim->ocap = sim->ocap ? sim->ocap * 2 : 4096;
@@ -154,7 +162,7 @@ static kefuctl_sim_order_t *s_order_new(kefuctl_sim_t *sim)
 
 /* A time of the day that starts at midnight: the hour on the traffic curve, then a whole
  * second within it. */
-static int64_t s_pick_time(kefuctl_sim_rng_t *r, int64_t midnight)
+int64_t kefuctl_sim_pick_time(kefuctl_sim_rng_t *r, int64_t midnight)
 {
     unsigned sum = 0, h = 0;
     for (unsigned i = 0; i < 24; i++)
@@ -165,7 +173,7 @@ static int64_t s_pick_time(kefuctl_sim_rng_t *r, int64_t midnight)
     return midnight + h * SIM_HOUR_MS + kefuctl_sim_range(r, 0, 3599) * 1000;
 }
 
-static int64_t s_total(const kefuctl_sim_order_t *o)
+int64_t kefuctl_sim_order_total(const kefuctl_sim_order_t *o)
 {
     int64_t t = 0;
     for (unsigned i = 0; i < o->nitems; i++)
@@ -191,7 +199,7 @@ static void s_gen_items(kefuctl_sim_rng_t *r, kefuctl_sim_order_t *o, bool large
         u = (unsigned)kefuctl_sim_below(r, 100);
         o->qty[i] = u < 75 ? 1 : u < 93 ? 2 : 3;
     }
-    while (!large && s_total(o) >= S_LARGE_FEN) {
+    while (!large && kefuctl_sim_order_total(o) >= S_LARGE_FEN) {
         unsigned big = 0;
         for (unsigned i = 1; i < o->nitems; i++)
             if (o->qty[i] > o->qty[big])
@@ -201,7 +209,7 @@ static void s_gen_items(kefuctl_sim_rng_t *r, kefuctl_sim_order_t *o, bool large
         else
             o->nitems--;
     }
-    o->total_fen = s_total(o);
+    o->total_fen = kefuctl_sim_order_total(o);
 }
 
 /* DOMAIN §1: 9% (12% in a promotion) of normal orders are never paid, 1 point of them
@@ -237,7 +245,7 @@ static void s_gen_payment(kefuctl_sim_rng_t *r, kefuctl_sim_order_t *o)
 }
 
 /* order.created then its order.paid / order.closed */
-static void s_push_order(kefuctl_sim_t *sim, const kefuctl_sim_order_t *o)
+void kefuctl_sim_push_order(kefuctl_sim_t *sim, const kefuctl_sim_order_t *o)
 {
     uint32_t idx = (uint32_t)(o - sim->orders);
     kefuctl_sim_push(sim, SIM_EV_CREATED, o->created, o->shop, idx);
@@ -252,10 +260,10 @@ static void s_gen_history(kefuctl_sim_t *sim, uint16_t shop)
     uint32_t n = 0;
     for (uint32_t b = 0; b < sim->nloyal; b++) {
         for (int k = 0; k < 2; k++) {
-            kefuctl_sim_order_t *o = s_order_new(sim);
+            kefuctl_sim_order_t *o = kefuctl_sim_order_new(sim);
             /* at least a week back: delivered and confirmed (5 days on) before the start */
             int64_t day = sim->o.start - kefuctl_sim_range(&r, 7, SIM_HISTORY_DAYS) * SIM_DAY_MS;
-            o->created = s_pick_time(&r, day);
+            o->created = kefuctl_sim_pick_time(&r, day);
             o->buyer = b;
             o->n = ++n;
             o->shop = shop;
@@ -263,7 +271,7 @@ static void s_gen_history(kefuctl_sim_t *sim, uint16_t shop)
             s_gen_items(&r, o, kefuctl_sim_unit(&r) < 0.06);
             o->outcome = SIM_PAID;
             o->end = o->created + kefuctl_sim_range(&r, 60, 1200) * 1000;
-            s_push_order(sim, o);
+            kefuctl_sim_push_order(sim, o);
         }
     }
 }
@@ -285,10 +293,10 @@ static void s_gen_day(kefuctl_sim_t *sim, uint16_t shop, int day)
         n = 1;
     int64_t *times = kf_xmalloc((size_t)n * sizeof(*times));
     for (long long i = 0; i < n; i++)
-        times[i] = s_pick_time(&r, midnight);
+        times[i] = kefuctl_sim_pick_time(&r, midnight);
     qsort(times, (size_t)n, sizeof(*times), s_cmp_i64);
     for (long long i = 1; i <= n; i++) {
-        kefuctl_sim_order_t *o = s_order_new(sim);
+        kefuctl_sim_order_t *o = kefuctl_sim_order_new(sim);
         o->created = times[i - 1];
         if (kefuctl_sim_unit(&r) < 0.20) /* a repeat buyer */
             o->buyer = (uint32_t)kefuctl_sim_below(&r, sim->nloyal);
@@ -300,7 +308,7 @@ static void s_gen_day(kefuctl_sim_t *sim, uint16_t shop, int day)
         o->flash = kefuctl_sim_unit(&r) < 0.05;
         s_gen_items(&r, o, kefuctl_sim_unit(&r) < 0.06);
         s_gen_payment(&r, o);
-        s_push_order(sim, o);
+        kefuctl_sim_push_order(sim, o);
     }
     free(times);
 }
@@ -374,7 +382,7 @@ void kefuctl_sim_gen_shop(kefuctl_sim_t *sim, uint16_t shop)
     sim->counter = 0;
     int64_t config_at = sim->o.start - SIM_HOUR_MS;
     if (sim->o.history) /* before the history block: the shop exists before its orders */
-        config_at -= SIM_HISTORY_DAYS * SIM_DAY_MS;
+        config_at -= (sim->o.care ? SIM_CARE_HISTORY_DAYS : SIM_HISTORY_DAYS) * SIM_DAY_MS;
     kefuctl_sim_push(sim, SIM_EV_CONFIG, config_at, shop, shop);
     size_t first = sim->norders;
     if (sim->o.history)
@@ -387,6 +395,8 @@ void kefuctl_sim_gen_shop(kefuctl_sim_t *sim, uint16_t shop)
         kefuctl_sim_gen_logistics(sim, shop, first);
     if (sim->o.reviews) /* last: their event numbers come after all the others */
         kefuctl_sim_gen_reviews(sim, shop, first_ship);
+    if (sim->o.care) /* numbered apart, so after the reviews or not changes nothing */
+        kefuctl_sim_gen_care(sim, shop, config_at);
 }
 
 /* ------------------------------------------------------------------ rendering */
@@ -399,10 +409,28 @@ const char *kefuctl_sim_sku(const kefuctl_sim_order_t *o, unsigned item, const c
     return p->sku_id;
 }
 
+/* s1-20261110-00001, s1-h20261012-00004 (the loyal buyers' history), s1-r20260801-00012
+ * (a repeat buyer's order, past or not) */
 void kefuctl_sim_order_id(const kefuctl_sim_order_t *o, char *buf, size_t len)
 {
-    snprintf(buf, len, "s%u-%s%08d-%05u", (unsigned)o->shop + 1, o->history ? "h" : "",
-             kf_local_yyyymmdd(o->created, SIM_OFFSET), (unsigned)o->n);
+    snprintf(buf, len, "s%u-%s%08d-%05u", (unsigned)o->shop + 1,
+             o->care ? "r" : o->history ? "h" : "", kf_local_yyyymmdd(o->created, SIM_OFFSET),
+             (unsigned)o->n);
+}
+
+/* What an order's own streams (shipment, review) are keyed by: its day and number; the
+ * repeat buyers' orders, numbered per shop, in days of their own. */
+uint64_t kefuctl_sim_order_key(const kefuctl_sim_t *sim, const kefuctl_sim_order_t *o)
+{
+    uint64_t day = (uint64_t)((o->created - sim->o.start) / SIM_DAY_MS);
+    if (o->care)
+        day += 1u << 20;
+    return day << 32 | o->n;
+}
+
+uint8_t kefuctl_sim_consumable(unsigned i)
+{
+    return (uint8_t)(S_NCATALOG - SIM_NCONSUMABLES + i % SIM_NCONSUMABLES);
 }
 
 static json_t *s_buyer_json(const kefuctl_sim_t *sim, uint16_t shop, uint32_t b)
@@ -441,6 +469,8 @@ void kefuctl_sim_render_config(const kefuctl_sim_t *sim, const kefuctl_sim_ev_t 
         }
         json_object_set_new(o, "agents", agents);
     }
+    if (sim->o.care)
+        kefuctl_sim_render_festivals(sim, o);
 }
 
 void kefuctl_sim_render_created(const kefuctl_sim_t *sim, const kefuctl_sim_ev_t *ev, json_t *o)

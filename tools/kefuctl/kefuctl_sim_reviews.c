@@ -213,9 +213,8 @@ void kefuctl_sim_gen_reviews(kefuctl_sim_t *sim, uint16_t shop, size_t first_shi
         if (!sh->confirmed_at)
             continue;
         const kefuctl_sim_order_t *o = &sim->orders[sh->order];
-        uint64_t day = (uint64_t)((o->created - sim->o.start) / SIM_DAY_MS);
-        kefuctl_sim_rng_t r =
-            kefuctl_sim_stream((uint64_t)sim->o.seed, SIM_TAG_REVIEW, shop, day << 32 | o->n);
+        kefuctl_sim_rng_t r = kefuctl_sim_stream((uint64_t)sim->o.seed, SIM_TAG_REVIEW, shop,
+                                                 kefuctl_sim_order_key(sim, o));
         int64_t posted = sh->confirmed_at + kefuctl_sim_range(&r, 0, 3 * 86400) * 1000;
         bool bad = kefuctl_sim_unit(&r) < 0.025;
         unsigned rating = bad ? (kefuctl_sim_unit(&r) < 0.4 ? SIM_NEUTRAL : SIM_BAD) : SIM_GOOD;
