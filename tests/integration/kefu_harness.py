@@ -334,6 +334,15 @@ heartbeat_ms = 300
         """Any Redis hash as {str: str}."""
         return {k.decode("utf-8"): v.decode("utf-8") for k, v in self.redis().hgetall(key).items()}
 
+    def profile(self, shop, buyer):
+        """kefu-crm-care's buyer profile kefu:buyer:{shop}:<buyer> as {str: str}."""
+        return self.hash(f"kefu:buyer:{{{shop}}}:{buyer}")
+
+    def crm_stats(self, shop, yyyymmdd):
+        """The hash kefu:stats:crm:{shop}:yyyymmdd (kefu-crm-care results) as {field: int}."""
+        h = self.redis().hgetall(f"kefu:stats:crm:{{{shop}}}:{yyyymmdd}")
+        return {k.decode("utf-8"): int(v) for k, v in h.items()}
+
 
 def metric(text, name, **labels):
     """The value of one Prometheus sample, or None."""

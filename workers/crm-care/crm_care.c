@@ -139,10 +139,13 @@ int64_t cc_next_date(int64_t from_ms, int offset_min, int year, int month, int d
 
 /* The clock for an event: the worker's clock, or the event's business time (at) when that
  * is later. Events without one (profiles, configs, campaigns) pass 0: their occurred_at is
- * when they were published, which on the simulated clock is not the shop's time. */
-static int64_t s_clock(int64_t at)
+ * when they were published, which on the simulated clock is not the shop's time; it is
+ * used only before the simulated clock's first sys.clock. */
+static int64_t s_clock(const kf_env_t *env, int64_t at)
 {
     int64_t now = kf_clock_now();
+    if (now <= 0) /* simulated, and no sys.clock yet: the event's own time */
+        now = env->occurred_at;
     return now > at ? now : at;
 }
 
@@ -202,7 +205,7 @@ static const kf_shop_t *s_order(kf_worker_t *w, const kf_env_t *env, kf_call_t *
     kf_call_arg(call, "order", order_id);
     kf_call_arg(call, "buyer", buyer_id ? buyer_id : "");
     kf_call_argi(call, "at", at);
-    kf_call_argi(call, "clk", s_clock(at));
+    kf_call_argi(call, "clk", s_clock(env, at));
     return s_common(w, env, call);
 }
 
@@ -350,7 +353,7 @@ int cc_on_scan(kf_worker_t *w, const kf_env_t *env, kf_call_t *call, void *arg)
         kf_call_lookup_miss(call, "unknown_shipment");
         kf_call_arg(call, "order", "");
         kf_call_argi(call, "at", at);
-        kf_call_argi(call, "clk", s_clock(at));
+        kf_call_argi(call, "clk", s_clock(env, at));
         shop = s_common(w, env, call);
     }
     kf_call_arg(call, "tk", tk);
@@ -382,7 +385,7 @@ int cc_on_profile(kf_worker_t *w, const kf_env_t *env, kf_call_t *call, void *ar
     }
     s_part_buyer(call, env->shop_id, bp->buyer_id);
     const kf_shop_t *shop = s_common(w, env, call);
-    int64_t clk = s_clock(0);
+    int64_t clk = s_clock(env, 0);
     kf_call_arg(call, "buyer", bp->buyer_id);
     kf_call_argi(call, "clk", clk);
     kf_call_arg(call, "nick", bp->nick ? bp->nick : "");
@@ -447,7 +450,7 @@ int cc_on_campaign(kf_worker_t *w, const kf_env_t *env, kf_call_t *call, void *a
                        cl->campaign_id);
         return KF_ERR;
     }
-    int64_t clk = s_clock(0);
+    int64_t clk = s_clock(env, 0);
     int64_t start = cl->has_window_start_at ? cl->window_start_at : clk;
     int64_t end = cl->has_window_end_at ? cl->window_end_at : start + DAY_MS;
     if (end <= start) {
@@ -495,7 +498,7 @@ int cc_on_config(kf_worker_t *w, const kf_env_t *env, kf_call_t *call, void *arg
     char *agents = kf_shop_agents_lines(shop);
     kf_call_arg(call, "agents", agents);
     free(agents);
-    int64_t clk = s_clock(0);
+    int64_t clk = s_clock(env, 0);
     kf_text_t fests = {0};
     for (size_t i = 0; shop->cfg && i < shop->cfg->n_festivals && i < 64; i++) {
         const Kefu__V1__Festival *f = shop->cfg->festivals[i];
