@@ -523,9 +523,10 @@ class OrderCareTest(CcTest):
         for k in ORDER_KINDS:
             self.assertEqual(self.total(sh, f"held:{k}"), 1 if k == "usage" else 0,
                              f"held:{k}: {st}")
-        # the usage message is a care touch (README cared_at); the order notices are not
+        # neither the order notices nor usage care are care touches (README cared_at): every
+        # buyer gets them
         p = self.prof(sh, "b1")
-        self.assertEqual(p.get("cared_at"), str(D(8, "14:00")), p)
+        self.assertFalse(p.get("cared_at"), p)
         self.assertEqual(p.get("last_contact"), str(D(8, "14:00")), p)
         self.assertFalse(self.prof(sh, "b4").get("cared_at"), "signed only: not cared")
         self.assertEqual(self.prof(sh, "b4").get("last_contact"), str(D(1, "12:00")))

@@ -25,8 +25,10 @@ local CAMPAIGNS_KEEP = 100
 local BOUNDS = {30, 60, 90, 180, 400} -- days after the last paid order: R changes, forget
 local MARKETING = {replenish = true, birthday = true, festival = true, winback = true,
                    campaign = true}
-local TOUCH = {usage = true, replenish = true, birthday = true, festival = true,
-               winback = true, campaign = true}
+-- The care touches that make a buyer "cared" for the repeat-purchase comparison: the ones
+-- aimed at this buyer. Order notices, usage care and festival greetings reach every buyer,
+-- so counting them would leave no one to compare against.
+local TOUCH = {replenish = true, birthday = true, winback = true, campaign = true}
 
 local function n(v) return tonumber(v) or 0 end
 local function bkey(shop, buyer) return 'kefu:buyer:{' .. shop .. '}:' .. buyer end
