@@ -498,6 +498,26 @@ class SharedStackCase(unittest.TestCase):
         return self.days
 
     # -- driving
+    def config(self, shop, agents=None, **kw):
+        """Publishes the shop's shop.config (named "<shop>小店")."""
+        self.pub(shop_config(shop, f"{shop}小店", agents=agents, **kw))
+
+    def at(self, t, *events):
+        """Moves the clock to t, then publishes the events (which happen at t)."""
+        self.tick(t)
+        if events:
+            self.pub(*events)
+
+    def acts(self, *shops):
+        """{action id: (topic, action)} of the shops' actions; fails on a duplicate id."""
+        out = {}
+        for t, i, a in self.s.action_entries():
+            if a.get("shop_id") not in shops:
+                continue
+            self.assertNotIn(i, out, f"action emitted twice: {t} {a}")
+            out[i] = (t, a)
+        return out
+
     def pub(self, *events, expect=0):
         r = self.s.pub(list(events))
         self.assertEqual(r.returncode, expect, f"kefuctl pub: {r.stdout}\n{r.stderr}")

@@ -271,26 +271,7 @@ class CcTest(SharedStackCase):
     WORKER = WORKER
     FIRST_DAY = date(2031, 3, 3)
 
-    def config(self, shop, agents=None, **kw):
-        self.pub(shop_config(shop, f"{shop}小店", agents=agents, **kw))
-
-    def at(self, t, *events):
-        """Moves the clock to t, then publishes the events (which happen at t)."""
-        self.tick(t)
-        if events:
-            self.pub(*events)
-
     # -- reading
-    def acts(self, *shops):
-        """{action id: (topic, action)} of the shops; fails on a duplicate id."""
-        out = {}
-        for t, i, a in self.s.action_entries():
-            if a.get("shop_id") not in shops:
-                continue
-            self.assertNotIn(i, out, f"action emitted twice: {t} {a}")
-            out[i] = (t, a)
-        return out
-
     def ids(self, shop, kinds=None):
         return {i for i in self.acts(shop) if kinds is None or split_id(i)[2] in kinds}
 

@@ -133,18 +133,9 @@ class LgTest(SharedStackCase):
 
     def config(self, shop, agents=None, **kw):
         self.agents[shop] = list(agents or [])
-        self.pub(shop_config(shop, f"{shop}小店", agents=agents, **kw))
+        super().config(shop, agents=agents, **kw)
 
     # -- reading
-    def acts(self, *shops):
-        """{action_id: (topic, action)} of the shops; fails on a duplicate id."""
-        out = {}
-        for t, i, a in self.s.action_entries():
-            if a.get("shop_id") not in shops:
-                continue
-            self.assertNotIn(i, out, f"action emitted twice: {t} {a}")
-            out[i] = (t, a)
-        return out
 
     def ids(self, *shops, kinds=None):
         out = set()
