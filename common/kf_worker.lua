@@ -84,6 +84,17 @@ function K.task_done(id)
   call('DEL', 'kefu:task:' .. id)
 end
 
+-- One of agents (one per line) for key, by a hash of the key, so that every step picks the
+-- same agent for the same order or buyer; nil when there are none.
+function K.agent_for(key, agents)
+  local list = {}
+  for a in string.gmatch(agents or '', '[^\n]+') do list[#list + 1] = a end
+  if #list == 0 then return nil end
+  local h = 0
+  for i = 1, #key do h = (h * 31 + string.byte(key, i)) % 2147483647 end
+  return list[h % #list + 1]
+end
+
 -- Counts a hash field (stats); the key lives ttl seconds.
 function K.count(key, field, n, ttl)
   call('HINCRBY', key, field, n or 1)

@@ -39,16 +39,25 @@ static const char *const s_segments[] = {"champions", "loyal",       "potential"
                                          "at_risk",   "hibernating", "lost",      NULL};
 static const char *const s_levels[] = {"regular", "silver", "gold", "platinum", NULL};
 
+/* The built-in text of care kind for channel: kf_tmpl's default, else ours; NULL: none. */
+static const char *s_builtin(const char *kind, const char *channel)
+{
+    char full[64];
+    snprintf(full, sizeof(full), "care_%s", kind);
+    const char *t = kf_tmpl_default(full, channel, NULL);
+    for (size_t i = 0; !t && i < KF_ARRAY_LEN(s_texts); i++)
+        if (strcmp(s_texts[i].kind, kind) == 0 && strcmp(s_texts[i].channel, channel) == 0)
+            t = s_texts[i].text;
+    return t;
+}
+
 const char *cc_template(const kf_shop_t *shop, const char *kind, const char *channel)
 {
     char full[64];
     snprintf(full, sizeof(full), "care_%s", kind);
     const char *t = kf_shop_template(shop, full, channel);
     if (!t)
-        t = kf_tmpl_default(full, channel, NULL);
-    for (size_t i = 0; !t && i < KF_ARRAY_LEN(s_texts); i++)
-        if (strcmp(s_texts[i].kind, kind) == 0 && strcmp(s_texts[i].channel, channel) == 0)
-            t = s_texts[i].text;
+        t = s_builtin(kind, channel);
     return t ? t : "";
 }
 
@@ -78,10 +87,7 @@ static char *s_text(const kf_shop_t *shop, const char *kind, const char *channel
     if (!text) {
         kf_log_warn("shop %s: template care_%s/%s: %s; using the built-in one", shop->shop_id,
                     kind, channel, err);
-        const char *d = kf_tmpl_default(kind, channel, NULL);
-        for (size_t i = 0; !d && i < KF_ARRAY_LEN(s_texts); i++)
-            if (strcmp(s_texts[i].kind, kind) == 0 && strcmp(s_texts[i].channel, channel) == 0)
-                d = s_texts[i].text;
+        const char *d = s_builtin(kind, channel);
         text = d ? cc_prerender(shop, d, channel, marketing, festival, NULL, err, sizeof(err))
                  : NULL;
     }

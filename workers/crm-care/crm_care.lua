@@ -450,15 +450,6 @@ end
 
 H['buyer.optout'] = P.optout
 
--- The shop's agent for a buyer's gift: one of agents (one per line), by a hash of the buyer.
-local function agent_for(buyer, agents)
-  local list = split(agents, '\n')
-  if #list == 0 then return nil end
-  local h = 0
-  for i = 1, #buyer do h = (h * 31 + string.byte(buyer, i)) % 2147483647 end
-  return list[h % #list + 1]
-end
-
 -- ------------------------------------------------------------------ campaigns, festivals
 
 local function camp_init(t, launched, event)
@@ -634,7 +625,7 @@ local function fire(p, id, due, t)
         local agents = call('GET', 'kefu:crm:agents:{' .. t.shop .. '}') or ''
         K.emit('action.task', {task_id = 'care:' .. t.shop .. ':' .. t.buyer .. ':gift:' .. year,
           shop_id = t.shop, occurred_at = now, buyer_id = t.buyer,
-          agent_id = agent_for(t.buyer, agents), kind = 'care_gift', reason = 'care_gift',
+          agent_id = K.agent_for(t.buyer, agents), kind = 'care_gift', reason = 'care_gift',
           due_at = now + DAY, severity = 'info', priority = 3,
           summary = '老顾客生日: 请为 ' .. t.buyer .. ' 准备生日礼物/贺卡'})
       end

@@ -17,21 +17,11 @@ local function n(v) return tonumber(v) or 0 end
 -- The shipment's fields (false when absent).
 local FIELDS = {'lg_st', 'lg_at', 'lg_code', 'lg_city', 'tracking', 'carrier', 'buyer',
                 'to_city', 'to_province', 'bname', 'item', 'created', 'lg_promised'}
--- The agent on duty for an order: one of the shop's agents (one per line), by a hash of the
--- order id, so every step picks the same one.
-local function agent_for(order, agents)
-  local list = {}
-  for a in string.gmatch(agents or '', '[^\n]+') do list[#list + 1] = a end
-  if #list == 0 then return '' end
-  local h = 0
-  for i = 1, #order do h = (h * 31 + string.byte(order, i)) % 2147483647 end
-  return list[h % #list + 1]
-end
 
 local function load(A)
   local v = call('HMGET', A.okey, unpack(FIELDS))
   local o = {okey = A.okey, shop = A.shop, order = A.order, off = n(A.off), cph = n(A.cph),
-             agents = A.agents, agent = agent_for(A.order, A.agents), shopname = A.shopname}
+             agents = A.agents, agent = K.agent_for(A.order, A.agents) or '', shopname = A.shopname}
   for i, f in ipairs(FIELDS) do o[f] = v[i] end
   return o
 end
