@@ -68,7 +68,34 @@ static void s_on_conn_close(struct evhttp_connection *conn, void *arg)
     it->req = NULL;
 }
 
-static void s_ingest(broker_t *b, struct evhttp_request *req, const char *topic)
+/* The ingest query: backfill=1|true|0|false (DESIGN §3.10); -1 on anything else. */
+static int s_query_backfill(const char *query)
+{
+    if (!query || !*query)
+        return 0;
+    struct evkeyvalq kv;
+    TAILQ_INIT(&kv);
+    if (evhttp_parse_query_str(query, &kv) != 0)
+        return -1;
+    int rc = 0;
+    for (struct evkeyval *e = kv.tqh_first; e; e = e->next.tqe_next) {
+        if (strcmp(e->key, "backfill") != 0) {
+            rc = -1;
+        } else if (strcmp(e->value, "1") == 0 || strcmp(e->value, "true") == 0) {
+            if (rc == 0)
+                rc = 1;
+        } else if (strcmp(e->value, "0") != 0 && strcmp(e->value, "false") != 0) {
+            rc = -1;
+        }
+        if (rc < 0)
+            break;
+    }
+    evhttp_clear_headers(&kv);
+    return rc;
+}
+
+static void s_ingest(broker_t *b, struct evhttp_request *req, const char *topic,
+                     const char *query)
 {
     item_t *it = broker_item_new(ITEM_HTTP);
     it->req = req;
@@ -96,6 +123,17 @@ static void s_ingest(broker_t *b, struct evhttp_request *req, const char *topic)
     if (!env) {
         broker_reject(b, it, KF_REJ_BAD_JSON, err);
         return;
+    }
+    int backfill = s_query_backfill(query);
+    if (backfill < 0) {
+        kf_env_free(env);
+        broker_reject(b, it, KF_REJ_INVALID_FIELD,
+                      "the query takes only backfill=1|true|0|false");
+        return;
+    }
+    if (backfill) {
+        env->has_backfill = 1;
+        env->backfill = 1;
     }
     kf_reject_t why = kf_proto_validate(env, topic, err, sizeof(err));
     size_t len = 0;
@@ -133,7 +171,7 @@ static void s_on_request(struct evhttp_request *req, void *arg)
         if (b->stopping)
             return s_send(req, 503, "application/json",
                           "{\"result\":\"error\",\"error\":\"broker is stopping\"}\n");
-        return s_ingest(b, req, path + 11);
+        return s_ingest(b, req, path + 11, q ? q + 1 : NULL);
     }
     if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD)
         return s_send(req, 405, "text/plain", "method not allowed\n");

@@ -11,7 +11,7 @@
 --                                           channel; 30 days
 --   kefu:blocked                            STREAM of blocked contacts (capped)
 
-local P = {}
+-- P is declared in kf_worker.lua (K.emit uses it).
 local DAY = 86400000
 local CONTACT_TTL = 8 * 86400
 local SENT_TTL = 30 * 86400

@@ -200,7 +200,8 @@ static kf_reject_t s_check_value(const ProtobufCFieldDescriptor *f, const void *
         }
         if ((strcmp(f->name, "utc_offset_minutes") == 0 && (v < -840 || v > 840)) ||
             (strcmp(f->name, "ship_cutoff_hour") == 0 && (v < 0 || v > 23)) ||
-            ((s_ends_with(f->name, "_cap") || s_ends_with(f->name, "_hours")) && v < 0)) {
+            ((s_ends_with(f->name, "_cap") || s_ends_with(f->name, "_hours")) && v < 0) ||
+            (strcmp(f->name, "minutes") == 0 && v <= 0)) {
             snprintf(err, errlen, "field '%s' out of range (got %d)", f->name, v);
             return KF_REJ_INVALID_FIELD;
         }

@@ -55,7 +55,10 @@ local function run_fire(fire)
     if call('ZREM', tkey(d[3]), d[2]) == 1 then
       local raw = call('GET', pkey(d[2]))
       call('DEL', pkey(d[2]))
-      if raw then fire(d[3], d[2], d[1], cjson.decode(raw)) end
+      if raw then
+        K.now = SIM and d[1] or NOW
+        fire(d[3], d[2], d[1], cjson.decode(raw))
+      end
     end
   end
   if #due > FIRE_LIMIT then return reply('more', -2) end
@@ -77,6 +80,7 @@ end
 
 -- The entry point, called by the worker's script as its last line.
 function K.run(handlers, fire)
+  K.handlers = handlers
   if OP == 'ev' then return run_event(handlers) end
   if OP == 'fire' then return run_fire(fire) end
   if OP == 'sync' then return run_sync() end

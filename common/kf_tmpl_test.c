@@ -27,6 +27,7 @@ static const kf_tmpl_var_t s_vars[] = {
     {"shop", SHOP},
     {"item", ITEM},
     {"order_time", ORDER_TIME},
+    {"review_time", ORDER_TIME},
     {"deadline", "11月14日09:05"},
     {"carrier", "中通快递"},
     {"tracking_no", "773123456789"},

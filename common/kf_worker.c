@@ -18,7 +18,7 @@ extern const char kf_lua_kf_worker[];
 extern const char kf_lua_kf_sched[];
 extern const char kf_lua_kf_policy[];
 
-#define S_HEADER 14          /* fixed ARGV entries before the name/value pairs */
+#define S_HEADER 15          /* fixed ARGV entries before the name/value pairs */
 #define S_MAX_REASONS 16
 #define S_EVENT_MAX (16u << 20)
 
@@ -219,6 +219,7 @@ static kf_call_t *s_call_new(kf_worker_t *w, s_kind_t kind, uint64_t seq, const 
     snprintf(num, sizeof(num), "%lld", w->wc->fire_limit);
     s_call_pushs(c, num);
     s_call_pushs(c, kf_clock_simulated() ? "1" : "0");
+    s_call_pushs(c, "0"); /* backfill: set by s_apply */
     return c;
 }
 
@@ -565,6 +566,16 @@ static int s_shop_config(kf_worker_t *w, const kf_env_t *env, kf_call_t *call)
     kf_call_arg(call, "shop", env->shop_id);
     kf_call_argn(call, "config", buf, len);
     free(buf);
+    /* the freshness overrides, "kind minutes" lines (kf_worker.lua keeps them per shop) */
+    char *fresh = kf_xstrdup("");
+    for (size_t i = 0; i < cfg->n_freshness; i++) {
+        const Kefu__V1__Freshness *f = cfg->freshness[i];
+        char *line = kf_xasprintf("%s%s %d\n", fresh, f->kind ? f->kind : "", f->minutes);
+        free(fresh);
+        fresh = line;
+    }
+    kf_call_arg(call, "fresh", fresh);
+    free(fresh);
     return KF_OK;
 }
 
@@ -595,6 +606,8 @@ static void s_apply(kf_worker_t *w, uint64_t seq, const uint8_t *data, size_t le
         return;
     }
     kf_call_t *c = s_call_new(w, S_EV, seq, env->event_id, env->topic, kf_clock_now());
+    if (env->has_backfill && env->backfill)
+        c->arena[c->off[14]] = '1'; /* the backfill slot, "0" from s_call_new */
     int rc = shop ? s_shop_config(w, env, c) : KF_OK;
     if (rc == KF_OK && route)
         rc = route->fn(w, env, c, w->def.arg);

@@ -626,16 +626,16 @@ class InputTest(LgTest):
         self.assertTrue(tr.get("logistics"), tr)
         self.assertEqual(self.order_hash(sh, "d").get("tracking"), "YT100")
         self.tick(h(2))
-        # unknown: an order never seen, and a tracking number never shipped
+        # before their shipment (an order never seen, a tracking number never shipped): kept
+        # as early facts (DESIGN §3.10), counted, nothing done yet
         self.pub(scan(sh, "ghost", 206, h(2)),
                  scan(sh, "nope", 206, h(2), tracking="NOPE1", with_order=False))
         after = self.s.worker_stats(GROUP)
-        field = next((f for f in ("rejected:unknown_shipment", "unknown_shipment")
-                      if after.get(f, 0) > before.get(f, 0)), None)
-        self.assertIsNotNone(field, f"unknown_shipment not counted: {before} -> {after}")
-        self.assertEqual(after[field] - before.get(field, 0), 2, after)
+        self.assertEqual(after.get("early", 0) - before.get("early", 0), 2, after)
         self.assertEqual(self.ids(sh), set())
         self.assertFalse(self.order_hash(sh, "ghost").get("lg_st"))
+        self.assertTrue(self.s.redis().exists(f"kefu:early:{GROUP}:kefu:order:{{{sh}}}:ghost"))
+        self.assertTrue(self.s.redis().exists(f"kefu:early:{GROUP}:kefu:track:{{{sh}}}:NOPE1"))
         # bad state codes: rejected by the broker, never journaled
         seq = self.s.journal_seq()
         for i, state in enumerate((999, 8, -1, 2011)):
@@ -684,8 +684,9 @@ class AreaDelayTest(LgTest):
             (h(60), [scan(sh, "a2", 1002, h(60), city="杭州")]),  # due 108 h, after it
         ]
         ev = dict(timer=False)
-        wants = [W(sh, o, "area_delay", "contact", h(10), **ev) for o in ("a1", "a2")]
-        wants += [W(sh, "a3", "stalled", "alert", h(50), "warn"),
+        # by the last scan's city (a2) or the destination (a3: sent to 杭州, last scan 上海)
+        wants = [W(sh, o, "area_delay", "contact", h(10), **ev) for o in ("a1", "a2", "a3")]
+        wants += [W(sh, "a3", "stalled", "alert", h(72), "warn"),
                   W(sh, "a1", "stalled", "alert", h(72), "warn"),
                   W(sh, "a7", "stalled", "alert", h(72), "warn"),
                   W(sh, "a8", "stalled", "alert", h(72), "warn"),
@@ -698,7 +699,7 @@ class AreaDelayTest(LgTest):
         self.assertEqual([b.get("block") for b in blocks], ["optout"], blocks)
 
     def test_area_delay_tells_shipments_without_a_scan_by_their_to_city(self):
-        """"one contact per open shipment whose last scan city (else to_city) is listed"."""
+        """One contact per open shipment whose last scan city or destination is listed."""
         D = self.alloc(2)
         h = D.h
         sh = "ae"
@@ -707,11 +708,12 @@ class AreaDelayTest(LgTest):
         self.pub(*[e for o, city in (("n1", "杭州"), ("n2", "上海"), ("n3", "杭州"))
                    for e in (paid(sh, o, h(1)), shipped(sh, o, h(1), to_city=city))])
         self.tick(h(2))
-        self.pub(scan(sh, "n3", 1001, h(2), city="上海"))  # its last scan city wins
+        self.pub(scan(sh, "n3", 1001, h(2), city="上海"))  # still going to 杭州
         self.tick(h(10))
         self.pub(area_delay(sh, ["杭州"], h(40), "ae-1", occurred=h(10)))
         W = self.want
-        self.assert_actions((sh,), [W(sh, "n1", "area_delay", "contact", h(10), timer=False)],
+        self.assert_actions((sh,), [W(sh, o, "area_delay", "contact", h(10), timer=False)
+                                    for o in ("n1", "n3")],
                             lambda w: True, h(10), kinds=("area_delay",))
 
     def test_a_re_journaled_area_delay_is_applied_once(self):
@@ -723,7 +725,8 @@ class AreaDelayTest(LgTest):
         sh = "ag"
         self.config(sh, agents=["a"])
         self.tick(h(1))
-        self.pub(*[e for o in ("g1", "g2") for e in (paid(sh, o, h(1)), shipped(sh, o, h(1)))])
+        self.pub(*[e for o, to in (("g1", "杭州"), ("g2", "上海"))
+                   for e in (paid(sh, o, h(1)), shipped(sh, o, h(1), to_city=to, to_province=None))])
         self.tick(h(2))
         self.pub(scan(sh, "g1", 1001, h(2), city="杭州"), scan(sh, "g2", 1001, h(2), city="上海"))
         self.tick(h(10))

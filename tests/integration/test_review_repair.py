@@ -549,11 +549,12 @@ CAUSE_ROWS = [
     ("x3", "bad", "客服不理人，赔偿我100块，否则曝光你们", None, ["service", "malicious"]),
     ("o1", "neutral", "就这样吧", None, ["other"]),
     ("c1", "bad", "看着有点土气", None, ["subjective"]),  # the shop's own word
-    # a buyer with a record: two earlier neutral/bad reviews (a good one does not count)
+    # a buyer with a record: two earlier neutral/bad reviews (a good one does not count):
+    # marked repeat_complainer, not malicious (DOMAIN §3: malicious only on evidence)
     ("h1", "bad", "物流太慢了", "bh", ["logistics"]),
     ("h2", "neutral", "尺码偏小", "bh", ["subjective"]),
     ("h3", "good", "很好，下次还来", "bh", None),
-    ("h4", "bad", "包装压坏了", "bh", ["product", "logistics", "malicious"]),
+    ("h4", "bad", "包装压坏了", "bh", ["product", "logistics"]),
     # two bad reviews in another shop do not make a record here
     ("z3", "bad", "物流太慢了", "bz", ["logistics"]),
 ]
@@ -621,6 +622,8 @@ class CauseTest(RvTest):
         # the same word means nothing in a shop without it
         self.assertEqual(causes_of(self.case(other, "c1").get("causes")), ["other"])
         self.assertEqual(self.s.hash(f"kefu:rvbuyer:{{{sh}}}:bh").get("bad"), "3")
+        self.assertEqual({r: self.case(sh, r).get("repeat_complainer") for r in ("h1", "h2", "h4")},
+                         {"h1": "0", "h2": "0", "h4": "1"})
         self.assertEqual(self.s.hash(f"kefu:rvbuyer:{{{other}}}:bz").get("bad"), "2")
         st = self.stats(sh, 0)
         self.assertEqual({k: st.get(k, 0) for k in set(want_stats) | {"cause:other"}},

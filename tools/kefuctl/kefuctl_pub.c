@@ -46,7 +46,7 @@ typedef struct {
 typedef struct {
     const char *topic, *json, *file; /* arguments */
     int64_t timeout_ms;
-    bool quiet, fire;
+    bool quiet, fire, backfill;
     const char *endpoint;
     void *zctx, *sock;
     s_slot_t ring[S_WINDOW];         /* in input order: head is the oldest */
@@ -223,6 +223,10 @@ static int s_send(s_pub_t *p, kf_env_t *env)
     }
     if (!source)
         env->source = "kefuctl";
+    if (p->backfill) {
+        env->has_backfill = 1;
+        env->backfill = 1;
+    }
     size_t len = 0;
     uint8_t *buf = kf_env_pack(env, &len);
     env->source = source; /* the envelope owns only its own strings */
@@ -454,6 +458,7 @@ static int s_parse_args(s_pub_t *p, int argc, char **argv)
         {"timeout", required_argument, NULL, 't'},
         {"quiet", no_argument, NULL, 'q'},
         {"fire", no_argument, NULL, 'F'},
+        {"backfill", no_argument, NULL, 'B'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -474,6 +479,9 @@ static int s_parse_args(s_pub_t *p, int argc, char **argv)
             break;
         case 'F':
             p->fire = true;
+            break;
+        case 'B':
+            p->backfill = true;
             break;
         case 'h':
             kefuctl_print_usage(stdout, v, true);
@@ -532,8 +540,8 @@ done:
 const kefuctl_verb_t kefuctl_verb_pub = {
     .name = "pub",
     .fn = s_pub,
-    .synopsis = "pub [--timeout S] [--quiet] [--fire] TOPIC JSON\n"
-                "pub [--timeout S] [--quiet] [--fire] --file F",
+    .synopsis = "pub [--timeout S] [--quiet] [--fire] [--backfill] TOPIC JSON\n"
+                "pub [--timeout S] [--quiet] [--fire] [--backfill] --file F",
     .help = "    Confirmed publish: prints the broker's answer per event, in input order:\n"
             "    'ok SEQ', 'duplicate SEQ', 'rejected REASON: DETAIL' or 'error DETAIL'.\n"
             "    JSON is one flat event object, '@FILE' or '-' (stdin); its \"topic\" may be\n"
@@ -542,5 +550,7 @@ const kefuctl_verb_t kefuctl_verb_pub = {
             "    --timeout S  give up when the broker has not answered for S seconds (default 5)\n"
             "    --quiet      print only failures, then a summary line on stderr\n"
             "    --fire       fire-and-forget on [bus] publish: nothing is confirmed\n"
+            "    --backfill   history being imported: the events build the workers' state and\n"
+            "                 emit nothing at once (what they plan fires later while fresh)\n"
             "    Exit 1 if any event was rejected, failed or not confirmed.",
 };

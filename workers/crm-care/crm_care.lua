@@ -97,11 +97,6 @@ local function policy_contact(t)
           caps = caps(t.caps)}
 end
 
-local function block(t, why, now)
-  P.block(policy_contact(t), why, now)
-  K.count(daykey(t.shop, now, n(t.off)), 'blocked:' .. t.k .. ':' .. why, 1, STATS_TTL)
-  return why
-end
 
 -- The buyer's first care touch: from now on they count as cared (README "Results").
 local function touched(t, now)
@@ -114,36 +109,44 @@ local function touched(t, now)
   if n(v[2]) >= 2 then K.count(g, 'uncared_repeat', -1) end
 end
 
--- Sends care t at now: held to its channel's hours unless nohold (then the caller did),
--- then the contact policy. t: k (kind), shop, buyer, order ('' for buyer care), sfx, ch,
--- tpl, wins, limit, off, caps, sname, v (the template's values). Returns 'sent', 'held' or
--- the block reason.
+-- The name people read for a buyer (name, else nick; the first 6 characters), else ''.
+local function buyer_name(shop, buyer)
+  local pr = call('HMGET', bkey(shop, buyer), 'name', 'nick')
+  return head((pr[1] and pr[1] ~= '') and pr[1] or pr[2] or '', 6)
+end
+
+-- Sends care t at now through K.emit: held to its channel's hours (t.wins) unless nohold
+-- (order notices go at once; a campaign's walk holds itself), fresh (t.fact: the business
+-- time it answers; t.planned: when it was first due), before t.limit, then the contact
+-- policy. t: k (kind), shop, buyer, order ('' for buyer care), sfx, ch, tpl, wins, limit, off,
+-- caps, sname, v (the template's values). Returns 'sent', 'held' or the block reason.
 local function send(p, t, now, nohold)
-  if not nohold then
-    local at = P.next_allowed(now, n(t.off), t.wins)
-    if at ~= now then
-      if at < 0 or at > n(t.limit) then return block(t, 'deadline', now) end
-      if not t.held then
-        t.held = 1
-        K.count(daykey(t.shop, now, n(t.off)), 'held:' .. t.k, 1, STATS_TTL)
-      end
-      t.w = 'care'
-      S.add(p, 'hold:' .. action_id(t), at, t)
-      return 'held'
-    end
-  end
+  t.planned = t.planned or t.due or now
   local c = policy_contact(t)
-  local why = P.check(c, now)
-  if why then return block(t, why, now) end
-  P.record(c, now)
-  local bk = bkey(t.shop, t.buyer)
-  local pr = call('HMGET', bk, 'name', 'nick')
+  if not (nohold and t.ch == 'im') then c.wins = t.wins end -- sms and phone: always held
   local v = t.v or {}
-  v.buyer = head((pr[1] and pr[1] ~= '') and pr[1] or pr[2] or '', 6)
-  K.emit('action.contact', {action_id = action_id(t), shop_id = t.shop, occurred_at = now,
-    buyer_id = t.buyer, order_id = t.order ~= '' and t.order or nil, channel = t.ch,
-    reason = c.reason, template = 'care_' .. t.k, text = render(t.tpl, v), not_before = now,
-    contact_class = c.class})
+  v.buyer = buyer_name(t.shop, t.buyer)
+  local sent, why, at = K.emit('action.contact', {action_id = action_id(t), shop_id = t.shop,
+    occurred_at = now, buyer_id = t.buyer, order_id = t.order ~= '' and t.order or nil,
+    channel = t.ch, reason = c.reason, template = 'care_' .. t.k, text = render(t.tpl, v),
+    not_before = now, contact_class = c.class, fact_at = n(t.fact or t.planned),
+    _due = n(t.planned), _until = t.limit and n(t.limit) or nil, _off = n(t.off)}, c)
+  if why == 'hold' then
+    if not t.held then
+      t.held = 1
+      K.count(daykey(t.shop, now, n(t.off)), 'held:' .. t.k, 1, STATS_TTL)
+    end
+    t.w = 'care'
+    S.add(p, 'hold:' .. action_id(t), at, t)
+    return 'held'
+  end
+  if not sent then
+    if why ~= 'backfill' then
+      K.count(daykey(t.shop, now, n(t.off)), 'blocked:' .. t.k .. ':' .. why, 1, STATS_TTL)
+    end
+    return why
+  end
+  local bk = bkey(t.shop, t.buyer)
   K.count(daykey(t.shop, now, n(t.off)), 'sent:' .. t.k, 1, STATS_TTL)
   if call('EXISTS', bk) == 1 then call('HSET', bk, 'last_contact', fmt_int(now)) end
   if TOUCH[t.k] then touched(t, now) end
@@ -260,8 +263,8 @@ end
 -- A: okey, order, buyer, at, clk, nick, name, city, total, items
 H['order.created'] = function(p, A)
   if call('HSETNX', A.okey, 'cc_created', A.at) == 0 then return 'exists' end
-  call('HSET', A.okey, G, p, 'buyer', A.buyer, 'cc_total', A.total, 'cc_items', A.items,
-       'cc_st', 'created')
+  call('HSET', A.okey, G, p, 'buyer', A.buyer, 'cc_total', A.total, 'cc_items', A.items)
+  call('HSETNX', A.okey, 'cc_st', 'created') -- a payment may have come first
   call('EXPIRE', A.okey, ORDER_TTL)
   local bk = bkey(A.shop, A.buyer)
   if A.nick ~= '' then call('HSET', bk, 'nick', A.nick) end
@@ -269,6 +272,7 @@ H['order.created'] = function(p, A)
   if A.city ~= '' then call('HSET', bk, 'city', A.city) end
   call('HSET', bk, G, p)
   call('EXPIRE', bk, PROFILE_TTL)
+  K.arrived(p, A.okey) -- a payment, shipment or scan that came first
   return 'applied'
 end
 
@@ -298,6 +302,7 @@ local function items_bought(p, A, buyer, items, at, clk)
             S.add(p, id, math.max(due, clk), {w = 'care', k = 'replenish', shop = A.shop,
               buyer = buyer, order = '', sfx = sku .. ':' .. cnt, n = cnt, sku = sku, ch = 'im',
               tpl = A.t_replenish, wins = A.wwin, limit = limit, off = A.off, caps = A.caps,
+              planned = due,
               v = {item = title}})
           else
             S.cancel(p, id)
@@ -311,9 +316,9 @@ end
 
 -- A: okey, order, buyer, at, clk, amount (absent: the order total), t_winback, t_replenish
 H['order.paid'] = function(p, A)
-  local o = call('HMGET', A.okey, 'buyer', 'cc_paid', 'cc_total', 'cc_items')
+  local o = call('HMGET', A.okey, 'buyer', 'cc_paid', 'cc_total', 'cc_items', 'cc_created')
   local buyer = A.buyer ~= '' and A.buyer or o[1]
-  if not buyer then return 'unknown_order' end
+  if not buyer then return K.keep(A.okey, A) end -- before its order: applied when it arrives
   if o[2] then return 'exists' end
   local at, clk = n(A.at), n(A.clk)
   call('HSET', A.okey, 'cc_paid', '1', 'cc_st', 'paid', G, p, 'buyer', buyer)
@@ -349,7 +354,7 @@ H['order.paid'] = function(p, A)
 end
 
 H['order.closed'] = function(p, A)
-  if call('EXISTS', A.okey) == 0 then return 'unknown_order' end
+  if call('EXISTS', A.okey) == 0 then return K.keep(A.okey, A) end
   call('HSET', A.okey, 'cc_st', 'closed')
   S.cancel(p, 'use:' .. A.shop .. ':' .. A.order)
   return 'applied'
@@ -377,7 +382,7 @@ end
 -- An order notice, once per order and kind, at once.
 local function notice(p, A, order, o, kind, tpl, now)
   if call('HSETNX', okey(A.shop, order), 'cc:' .. kind, fmt_int(now)) == 0 then return 'exists' end
-  send(p, order_care(A, order, o, kind, {tpl = tpl}), now, true)
+  send(p, order_care(A, order, o, kind, {tpl = tpl, fact = n(A.at)}), now, true)
   return 'applied'
 end
 
@@ -390,20 +395,22 @@ local function plan_usage(p, A, order, o, at, clk)
   if limit < clk then return end
   S.add(p, 'use:' .. A.shop .. ':' .. order, math.max(due, clk),
         order_care(A, order, o, 'usage', {w = 'care', tpl = A.t_usage, wins = A.wwin,
-                                           limit = limit}))
+                                           limit = limit, fact = at, planned = due}))
 end
 
 -- A: okey, order, buyer, at, clk, tk, tracking, carrier, tpl
 H['order.shipped'] = function(p, A)
   local o = load_order(A.okey)
   o.buyer = A.buyer ~= '' and A.buyer or o.buyer
-  if not o.buyer then return 'unknown_order' end
+  if not o.buyer then return K.keep(A.okey, A) end -- before its order
   call('HSET', A.okey, 'cc_carrier', A.carrier, 'cc_tracking', A.tracking, G, p, 'buyer', o.buyer)
   call('EXPIRE', A.okey, ORDER_TTL)
   call('HSET', A.tk, 'order', A.order, G, p)
   call('EXPIRE', A.tk, ORDER_TTL)
   o.cc_carrier, o.cc_tracking = A.carrier, A.tracking
-  return notice(p, A, A.order, o, 'shipped', A.tpl, n(A.clk))
+  local st = notice(p, A, A.order, o, 'shipped', A.tpl, n(A.clk))
+  K.arrived(p, A.tk) -- scans that came first
+  return st
 end
 
 -- A: order ('' when found by tk), tk, at, clk, city, kind, tpl, t_usage
@@ -415,7 +422,7 @@ H['logistics.scan'] = function(p, A)
   end
   if A.kind == '' then return 'ignored' end
   local o = load_order(okey(A.shop, order))
-  if not o.buyer then return 'unknown_order' end
+  if not o.buyer then return K.keep(okey(A.shop, order), A) end -- before its order
   local st = notice(p, A, order, o, A.kind, A.tpl, n(A.clk))
   if A.kind == 'signed' then plan_usage(p, A, order, o, n(A.at), n(A.clk)) end
   return st
@@ -424,7 +431,7 @@ end
 -- A: okey, order, buyer, at, clk, t_usage
 H['order.confirmed'] = function(p, A)
   local o = load_order(A.okey)
-  if not o.buyer then return 'unknown_order' end
+  if not o.buyer then return K.keep(A.okey, A) end
   plan_usage(p, A, A.order, o, n(A.at), n(A.clk))
   return 'applied'
 end
@@ -544,7 +551,8 @@ local function batch(p, id, t, now)
         else
           local r = send(p, {k = t.k, shop = t.shop, buyer = buyer, order = '', sfx = t.sfx,
                              ch = t.ch, tpl = t.tpl, off = t.off, caps = t.caps, sname = t.sname,
-                             v = {}}, now, true)
+                             v = {}, fact = t.start, planned = t.start, limit = t['end'],
+                             wins = t.wins}, now, true)
           if r == 'sent' then
             call('HINCRBY', ck, 'sent', 1)
           else
@@ -609,8 +617,8 @@ local function fire(p, id, due, t)
     if seg == 'at_risk' then
       local wb = {k = 'winback', shop = t.shop, buyer = t.buyer, order = '',
                   sfx = tostring(K.yyyymmdd(now, n(t.off))), ch = 'sms', tpl = t.t_winback,
-                  wins = t.swin, limit = now + 3 * DAY, off = t.off, caps = t.caps,
-                  sname = t.sname}
+                  wins = t.swin, limit = due + 3 * DAY, off = t.off, caps = t.caps,
+                  sname = t.sname, planned = due}
       if still(wb, now) then send(p, wb, now) end
     end
   elseif t.w == 'bday' then
@@ -620,14 +628,17 @@ local function fire(p, id, due, t)
     if n(v[1]) >= 1 then
       send(p, {k = 'birthday', shop = t.shop, buyer = t.buyer, order = '', sfx = year,
                ch = 'sms', tpl = t.tpl, wins = t.swin, limit = due + 12 * 3600000, off = t.off,
-               caps = t.caps, sname = t.sname}, now)
+               caps = t.caps, sname = t.sname, planned = due}, now)
       if has_tag(v[2], 'loyal') then
         local agents = call('GET', 'kefu:crm:agents:{' .. t.shop .. '}') or ''
+        local name = buyer_name(t.shop, t.buyer)
         K.emit('action.task', {task_id = 'care:' .. t.shop .. ':' .. t.buyer .. ':gift:' .. year,
           shop_id = t.shop, occurred_at = now, buyer_id = t.buyer,
           agent_id = K.agent_for(t.buyer, agents), kind = 'care_gift', reason = 'care_gift',
           due_at = now + DAY, severity = 'info', priority = 3,
-          summary = '老顾客生日: 请为 ' .. t.buyer .. ' 准备生日礼物/贺卡'})
+          fact_at = due, _due = due, _off = n(t.off),
+          summary = '老顾客生日: 请为' .. (name ~= '' and (' ' .. name .. ' ') or '这位老顾客') ..
+                    '准备生日礼物/贺卡'})
       end
     end
     local nx = next_yearly(due, n(t.off))

@@ -97,6 +97,11 @@ int lg_on_created(kf_worker_t *w, const kf_env_t *env, kf_call_t *call, void *ar
     kf_call_arg(call, "buyer", b && b->buyer_id ? b->buyer_id : "");
     kf_call_arg(call, "item", oc->n_items > 0 && oc->items[0]->title ? oc->items[0]->title : "");
     kf_call_argi(call, "created", oc->has_created_at ? oc->created_at : env->occurred_at);
+    /* the destination, until order.shipped names another */
+    const char *city = b && b->city ? b->city : "";
+    const char *prov = b && b->province && *b->province ? b->province : lg_province(city);
+    kf_call_arg(call, "dest_city", city);
+    kf_call_arg(call, "dest_province", prov ? prov : "");
     return KF_OK;
 }
 
@@ -128,7 +133,9 @@ int lg_on_shipped(kf_worker_t *w, const kf_env_t *env, kf_call_t *call, void *ar
     kf_call_arg(call, "tracking", os->tracking_no);
     kf_call_arg(call, "carrier", os->carrier ? os->carrier : "");
     kf_call_arg(call, "to_city", os->to_city ? os->to_city : "");
-    kf_call_arg(call, "to_province", os->to_province ? os->to_province : "");
+    const char *prov = os->to_province && *os->to_province ? os->to_province
+                                                           : lg_province(os->to_city);
+    kf_call_arg(call, "to_province", prov ? prov : "");
     kf_call_arg(call, "buyer", os->buyer_id ? os->buyer_id : "");
     if (os->has_promised_ship_by)
         kf_call_argi(call, "promised", os->promised_ship_by);

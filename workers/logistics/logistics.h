@@ -11,4 +11,8 @@ kf_worker_handler_fn lg_on_created, lg_on_paid, lg_on_shipped, lg_on_scan, lg_on
  * generic one. Never NULL. */
 const char *lg_template(const kf_shop_t *shop, const char *kind);
 
+/* The province of a destination city (乌鲁木齐 -> 新疆, 北京市 -> 北京), NULL when unknown
+ * (logistics_geo.c). */
+const char *lg_province(const char *city);
+
 #endif

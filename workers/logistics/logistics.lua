@@ -16,7 +16,8 @@ local function n(v) return tonumber(v) or 0 end
 
 -- The shipment's fields (false when absent).
 local FIELDS = {'lg_st', 'lg_at', 'lg_code', 'lg_city', 'tracking', 'carrier', 'buyer',
-                'to_city', 'to_province', 'bname', 'item', 'created', 'lg_promised'}
+                'to_city', 'to_province', 'bname', 'item', 'created', 'lg_promised',
+                'dest_city', 'dest_province'}
 
 local function load(A)
   local v = call('HMGET', A.okey, unpack(FIELDS))
@@ -43,12 +44,15 @@ local function render(o, tpl, now)
   return (string.gsub(tpl or '', '{([%w_]+)}', function(k) return vars[k] or '' end))
 end
 
--- An anomaly of kind opens (counted once per shipment and kind).
-local function open(o, kind, now)
+-- An anomaly of kind opens at fact (the business time it became one), counted once per
+-- shipment and kind (kefu:lg:seen: a shipment's kind counts once even when it opens again).
+local function open(o, kind, fact)
   local z = 'kefu:lg:open:{' .. o.shop .. '}'
-  call('ZREMRANGEBYSCORE', z, '-inf', '(' .. fmt_int(now - 60 * DAY)) -- never resolved: 60 days
-  if call('ZADD', z, 'NX', fmt_int(now), o.order .. ':' .. kind) == 1 then
-    local sk = skey(o, now)
+  call('ZREMRANGEBYSCORE', z, '-inf', '(' .. fmt_int(K.now - 60 * DAY)) -- never resolved: 60 days
+  if fact < K.now - 60 * DAY then return end -- older than anything the report keeps
+  if call('ZADD', z, 'NX', fmt_int(fact), o.order .. ':' .. kind) == 1 and
+     call('HSETNX', o.okey, 'lg_seen:' .. kind, 1) == 1 then
+    local sk = skey(o, fact)
     K.count(sk, 'anomalies', 1, STATS_TTL)
     K.count(sk, 'anomaly:' .. kind, 1)
     if o.carrier then K.count('kefu:stats:lgc:{' .. o.shop .. '}', o.carrier .. ':anomalies', 1) end
@@ -77,41 +81,44 @@ local ALL_KINDS = {'overdue_shipping', 'no_pickup_scan', 'stalled', 'lost', 'dif
 local function id(o, kind, what) return 'lg:' .. o.shop .. ':' .. o.order .. ':' .. kind .. ':' .. what end
 local function once(o, kind, what) return call('HSETNX', o.okey, 'lg_' .. what .. ':' .. kind, 1) == 1 end
 
-local function alert(o, kind, sev, now)
-  if not once(o, kind, 'alert') then return end
-  open(o, kind, now)
-  K.emit('action.alert', {alert_id = id(o, kind, 'alert'), shop_id = o.shop, occurred_at = now,
-    kind = kind, severity = sev, order_id = o.order, buyer_id = o.buyer or nil,
-    tracking_no = o.tracking or nil, reason = 'logistics_' .. kind,
-    summary = kind .. ': ' .. (o.carrier or '') .. ' ' .. (o.tracking or o.order)})
+-- What an agent reads: the kind, the carrier and tracking number (or the order), the buyer.
+local function summary(o, kind)
+  local what = o.tracking and ((o.carrier and o.carrier ~= '' and (o.carrier .. ' ') or '') ..
+                               o.tracking) or ('订单 ' .. o.order)
+  local who = (o.bname and o.bname ~= '') and (' · ' .. o.bname) or ''
+  return kind .. ': ' .. what .. who
 end
 
-local function task(o, kind, sev, now, due)
+-- Alerts, tasks and contacts answer a fact at `fact` (a scan, or the time a watch came due);
+-- K.emit drops them when that is past the freshness window.
+local function alert(o, kind, sev, now, fact)
+  if not once(o, kind, 'alert') then return end
+  open(o, kind, fact)
+  K.emit('action.alert', {alert_id = id(o, kind, 'alert'), shop_id = o.shop, occurred_at = now,
+    kind = kind, severity = sev, order_id = o.order, buyer_id = o.buyer or nil,
+    tracking_no = o.tracking or nil, reason = 'logistics_' .. kind, fact_at = fact,
+    summary = summary(o, kind)})
+end
+
+local function task(o, kind, sev, now, fact, due)
   if not once(o, kind, 'task') then return end
-  open(o, kind, now)
+  open(o, kind, fact)
   K.emit('action.task', {task_id = id(o, kind, 'task'), shop_id = o.shop, occurred_at = now,
     kind = kind, severity = sev, priority = sev == 'high' and 1 or 2, due_at = due,
     agent_id = (o.agent ~= '' and o.agent) or nil, order_id = o.order, buyer_id = o.buyer or nil,
-    reason = 'logistics_' .. kind,
-    summary = kind .. ': ' .. (o.carrier or '') .. ' ' .. (o.tracking or o.order)})
+    reason = 'logistics_' .. kind, fact_at = fact, summary = summary(o, kind)})
 end
 
-local function contact(o, kind, now, tpl)
+local function contact(o, kind, now, fact, tpl)
   if not o.buyer or not once(o, kind, 'contact') then return end
   local c = {shop = o.shop, buyer = o.buyer, order = o.order, reason = 'logistics_' .. kind,
              channel = 'im', class = 'transactional', offset = o.off,
              caps = {daily = 0, sms_daily = 0, sms_weekly = 0, phone_daily = o.cph}}
-  local why = P.check(c, now)
-  if why then
-    P.block(c, why, now)
-    K.count(skey(o, now), 'blocked:' .. why, 1, STATS_TTL)
-    return
-  end
-  P.record(c, now)
-  K.emit('action.contact', {action_id = id(o, kind, 'contact'), shop_id = o.shop,
-    occurred_at = now, buyer_id = o.buyer, order_id = o.order, channel = 'im',
+  local sent, why = K.emit('action.contact', {action_id = id(o, kind, 'contact'),
+    shop_id = o.shop, occurred_at = now, buyer_id = o.buyer, order_id = o.order, channel = 'im',
     reason = 'logistics_' .. kind, template = 'logistics_' .. kind, text = render(o, tpl, now),
-    not_before = now, contact_class = 'transactional'})
+    not_before = now, contact_class = 'transactional', fact_at = fact}, c)
+  if not sent and why ~= 'backfill' then K.count(skey(o, fact), 'blocked:' .. why, 1, STATS_TTL) end
 end
 
 local function timer(p, o, w, due, extra)
@@ -134,9 +141,10 @@ local function finish(p, o, now)
   call('HSET', o.okey, 'lg_st', 'ended')
 end
 
--- A remote destination: the province, or a province named in the last scan's city.
+-- A remote destination: the province (order.shipped's, else the buyer's from order.created,
+-- mapped from the city by the C side), or a province named in the last scan's city.
 local function remote(o)
-  local prov, city = o.to_province or '', o.lg_city or ''
+  local prov, city = o.to_province or o.dest_province or '', o.lg_city or ''
   for _, r in ipairs(REMOTE) do
     if string.find(prov, r, 1, true) == 1 or string.find(city, r, 1, true) then return true end
   end
@@ -153,8 +161,9 @@ end
 
 H['order.created'] = function(p, A)
   call('HSET', A.okey, G, p, 'bname', A.bname, 'item', A.item, 'created', A.created,
-       'buyer', A.buyer)
+       'buyer', A.buyer, 'dest_city', A.dest_city, 'dest_province', A.dest_province)
   call('EXPIRE', A.okey, TTL)
+  K.arrived(p, A.okey) -- a payment, shipment or scan that came first
   return 'applied'
 end
 
@@ -174,8 +183,11 @@ H['order.shipped'] = function(p, A)
   local o = load(A)
   if o.lg_st == 'ended' or o.lg_st == 'shipped' or o.lg_st == 'moving' then return 'ignored' end
   local at = n(A.at)
+  local to_city = A.to_city ~= '' and A.to_city or o.dest_city or ''
+  local to_prov = A.to_province ~= '' and A.to_province or
+                  (A.to_city ~= '' and '' or o.dest_province) or ''
   call('HSET', o.okey, G, p, 'lg_st', 'shipped', 'tracking', A.tracking, 'carrier', A.carrier,
-       'to_city', A.to_city, 'to_province', A.to_province, 'lg_shipped', A.at)
+       'to_city', to_city, 'to_province', to_prov, 'lg_shipped', A.at)
   if A.buyer and A.buyer ~= '' then call('HSET', o.okey, 'buyer', A.buyer) end
   if A.promised and A.promised ~= '' and not o.lg_promised then
     call('HSET', o.okey, 'lg_promised', A.promised)
@@ -191,6 +203,8 @@ H['order.shipped'] = function(p, A)
   K.count('kefu:stats:lgc:{' .. o.shop .. '}', A.carrier .. ':shipments', 1)
   timer(p, o, 'pickup_warn', at + 24 * HOUR)
   timer(p, o, 'pickup_high', at + 72 * HOUR)
+  K.arrived(p, 'kefu:track:{' .. o.shop .. '}:' .. A.tracking) -- scans that came first
+  K.arrived(p, o.okey)
   return 'applied'
 end
 
@@ -211,7 +225,7 @@ H['logistics.scan'] = function(p, A)
     A.okey = 'kefu:order:{' .. A.shop .. '}:' .. A.order
   end
   local o = load(A)
-  if not o.lg_st or o.lg_st == 'paid' then return 'unknown_shipment' end
+  if not o.lg_st or o.lg_st == 'paid' then return K.keep(A.okey, A) end -- before its shipment
   if o.lg_st == 'ended' then return 'ignored' end
   local at, code = n(A.at), n(A.code)
   if o.lg_at and (at < n(o.lg_at) or (at == n(o.lg_at) and code == n(o.lg_code))) then
@@ -226,34 +240,34 @@ H['logistics.scan'] = function(p, A)
   if g == 3 then
     finish(p, o, at)
     if code == 303 then -- open until the buyer confirms receipt
-      alert(o, 'signed_by_other', 'info', at)
-      contact(o, 'signed_by_other', at, A.tpl)
+      alert(o, 'signed_by_other', 'info', at, at)
+      contact(o, 'signed_by_other', at, at, A.tpl)
     end
     return 'applied'
   end
   local mk = moving_key(o, p)
   if g == 4 or g == 6 then
     local kind = g == 4 and 'refused' or 'returning'
-    task(o, kind, g == 4 and 'high' or 'warn', at, at + DAY)
-    contact(o, kind, at, A.tpl)
+    task(o, kind, g == 4 and 'high' or 'warn', at, at, at + DAY)
+    contact(o, kind, at, at, A.tpl)
     call('SREM', mk, o.order)
     return 'applied'
   end
   call('SADD', mk, o.order)
   if g == 2 then
     if code == 202 or code == 208 then
-      alert(o, 'stalled', 'warn', at)
+      alert(o, 'stalled', 'warn', at, at)
     elseif code == 205 then
       timer(p, o, 'locker', at + 2 * DAY, {at = at, tpl = A.tpl})
     elseif code == 207 then
-      task(o, 'out_of_area', 'warn', at, at + DAY)
-      contact(o, 'out_of_area', at, A.tpl)
+      task(o, 'out_of_area', 'warn', at, at, at + DAY)
+      contact(o, 'out_of_area', at, at, A.tpl)
     elseif code == 209 then
-      task(o, 'damaged', 'high', at, at + DAY)
-      contact(o, 'damaged', at, A.tpl)
+      task(o, 'damaged', 'high', at, at, at + DAY)
+      contact(o, 'damaged', at, at, A.tpl)
     else
-      task(o, 'difficult', 'warn', at, at + DAY)
-      contact(o, 'difficult', at, A.tpl)
+      task(o, 'difficult', 'warn', at, at, at + DAY)
+      contact(o, 'difficult', at, at, A.tpl)
       timer(p, o, 'diff_esc', at + 2 * DAY, {at = at})
     end
   else
@@ -263,12 +277,19 @@ H['logistics.scan'] = function(p, A)
   return 'applied'
 end
 
+-- A city without its 市 suffix (北京市 = 北京), so that scans, orders and delays agree.
+local function bare(city)
+  return (string.gsub(city or '', '市$', ''))
+end
+local function hit(cities, city) return city and city ~= '' and cities[bare(city)] end
+
 -- logistics.area_delay (every owned partition): A.cities (one per line), A['until'], A.tpl
 H['logistics.area_delay'] = function(p, A)
   local till = n(A['until'])
   local cities = {}
   local dk = 'kefu:lg:delay:{' .. A.shop .. '}'
   for city in string.gmatch(A.cities or '', '[^\n]+') do
+    city = bare(city)
     cities[city] = true
     if n(call('HGET', dk, city)) < till then call('HSET', dk, city, fmt_int(till)) end
   end
@@ -279,8 +300,10 @@ H['logistics.area_delay'] = function(p, A)
         local o = load({okey = 'kefu:order:{' .. A.shop .. '}:' .. order, shop = A.shop,
                         order = order, off = A.off, cph = A.cph, agents = A.agents,
                         shopname = A.shopname})
-        local city = o.lg_city or o.to_city
-        if city and cities[city] then contact(o, 'area_delay', n(A.at), A.tpl) end
+        -- by the last scan's city or the destination
+        if hit(cities, o.lg_city) or hit(cities, o.to_city) or hit(cities, o.dest_city) then
+          contact(o, 'area_delay', n(A.at), n(A.at), A.tpl)
+        end
       end
     end
   end
@@ -295,31 +318,34 @@ local function fire(p, id_, due, t)
   local w = t.w
   if w == 'ship_warn' or w == 'ship_due' then
     if o.lg_st ~= 'paid' then return end
-    if w == 'ship_warn' then return alert(o, 'overdue_shipping', 'warn', now) end
+    if w == 'ship_warn' then return alert(o, 'overdue_shipping', 'warn', now, due) end
     K.count(skey(o, now), 'overdue_shipping', 1, STATS_TTL)
-    task(o, 'overdue_shipping', 'high', now, now + DAY)
-    return contact(o, 'overdue_shipping', now, t.tpl)
+    task(o, 'overdue_shipping', 'high', now, due, now + DAY)
+    return contact(o, 'overdue_shipping', now, due, t.tpl)
   end
   if w == 'pickup_warn' or w == 'pickup_high' then
     if o.lg_st ~= 'shipped' then return end
-    if w == 'pickup_warn' then return alert(o, 'no_pickup_scan', 'warn', now) end
-    return task(o, 'no_pickup_scan', 'high', now, now + DAY)
+    if w == 'pickup_warn' then return alert(o, 'no_pickup_scan', 'warn', now, due) end
+    return task(o, 'no_pickup_scan', 'high', now, due, now + DAY)
   end
   if t.at and n(o.lg_at) ~= n(t.at) then return end -- a newer scan answered it
   if w == 'stall' or w == 'lost' then
-    local city = o.lg_city or o.to_city
-    local mute = city and n(call('HGET', 'kefu:lg:delay:{' .. o.shop .. '}', city)) or 0
+    local dk = 'kefu:lg:delay:{' .. o.shop .. '}'
+    local mute = 0
+    for _, city in ipairs({o.lg_city, o.to_city or o.dest_city}) do
+      if city and city ~= '' then mute = math.max(mute, n(call('HGET', dk, bare(city)))) end
+    end
     if mute > now then return S.add(p, id_, mute, t) end
-    if w == 'stall' then return alert(o, 'stalled', 'warn', now) end
+    if w == 'stall' then return alert(o, 'stalled', 'warn', now, due) end
     call('SREM', moving_key(o, p), o.order) -- lost: no more area notices
-    task(o, 'lost', 'high', now, now + DAY)
-    return contact(o, 'lost', now, t.tpl)
+    task(o, 'lost', 'high', now, due, now + DAY)
+    return contact(o, 'lost', now, due, t.tpl)
   end
   if w == 'locker' then
-    open(o, 'uncollected', now)
-    return contact(o, 'uncollected', now, t.tpl)
+    open(o, 'uncollected', due)
+    return contact(o, 'uncollected', now, due, t.tpl)
   end
-  if w == 'diff_esc' then return alert(o, 'difficult', 'high', now) end
+  if w == 'diff_esc' then return alert(o, 'difficult', 'high', now, due) end
 end
 
 return K.run(H, fire)

@@ -28,6 +28,7 @@ H['order.created'] = function(p, A)
     S.add(p, A.tid .. ':' .. i, tonumber(A[pre .. 'd' .. i]), A[pre .. 's' .. i])
   end
   K.count(A.skey, 'orders', 1, STATS_TTL)
+  K.arrived(p, ok) -- a payment or close that came first
   return 'applied'
 end
 
@@ -36,7 +37,7 @@ end
 local function finish(p, A, st)
   local ok = A.okey
   local o = call('HMGET', ok, 'pr_st', 'buyer', 'total', 'day', 'pr_n', 'pr_t')
-  if not o[1] then return 'unknown' end
+  if not o[1] then return K.keep(ok, A) end -- before its order: applied when it arrives
   if o[1] ~= 'open' then return 'ignored' end
   call('HSET', ok, 'pr_st', st)
   for i = 1, tonumber(o[6] or '0') do S.cancel(p, A.tid .. ':' .. i) end
@@ -62,12 +63,12 @@ H['buyer.optout'] = P.optout
 -- A reminder comes due. t: n, ch, okey, skey, shop, buyer, order, off, caps, wins, limit,
 -- deadline, drop (a block reason when it could not be placed), a (the action).
 local function fire(p, id, due, t)
-  local now = SIM and due or NOW
+  local now = K.now
   local ok = t.okey
-  local o = call('HMGET', ok, 'pr_st', 'pr_n', 'pr_u')
+  local o = call('HMGET', ok, 'pr_st', 'pr_n', 'pr_u', 'created')
   if o[1] ~= 'open' then return end
   local c = {shop = t.shop, buyer = t.buyer, order = t.order, reason = 'payment_reminder',
-             channel = t.ch, class = 'marketing', offset = t.off, caps = t.caps}
+             channel = t.ch, class = 'marketing', offset = t.off, caps = t.caps, wins = t.wins}
   if not o[3] then
     call('HSET', ok, 'pr_u', 1)
     K.count(t.skey, 'unpaid', 1)
@@ -80,23 +81,18 @@ local function fire(p, id, due, t)
   if now > t.deadline then return block('deadline') end
   local sent = tonumber(o[2] or '0')
   if sent >= 2 then return block('max_reminders') end
-  local at = P.next_allowed(now, t.off, t.wins)
-  if at ~= now then -- fired late (the worker was down): hold again, or give up
-    if at < 0 or at > t.limit then return block('deadline') end
-    S.add(p, id, at, t)
-    return
+  local a = t.a
+  a.occurred_at, a.not_before, a.fact_at = now, due, tonumber(o[4]) or due
+  a._due, a._until = due, t.limit
+  local done, why, at = K.emit('action.contact', a, c)
+  if not done then
+    if why == 'hold' then return S.add(p, id, at, t) end -- fired late: held again
+    return K.count(t.skey, 'blocked:' .. why, 1)
   end
-  local why = P.check(c, now)
-  if why then return block(why) end
-  P.record(c, now)
   call('HINCRBY', ok, 'pr_n', 1)
   K.count(t.skey, 'reminders', 1)
   K.count(t.skey, 'reminders_' .. t.ch, 1)
   if sent == 0 then K.count(t.skey, 'reminded', 1) end
-  local a = t.a
-  a.occurred_at = now
-  a.not_before = due
-  K.emit('action.contact', a)
 end
 
 return K.run(H, fire)

@@ -108,7 +108,7 @@ static char *s_render(const kf_shop_t *shop, const char *channel, const char *bu
     snprintf(when, sizeof(when), "%d月%d日", lt.month, lt.day);
     kf_utf8_truncate(buyer, 6, name, sizeof(name));
     kf_tmpl_var_t vars[] = {{"buyer", name}, {"shop", shop->name}, {"item", item},
-                            {"order_time", when}};
+                            {"review_time", when}}; /* the review's date, not the order's */
     char err[256];
     char *text = t ? kf_tmpl_render(t, vars, KF_ARRAY_LEN(vars), err, sizeof(err)) : NULL;
     if (!text)
@@ -166,6 +166,9 @@ int rr_on_posted(kf_worker_t *w, const kf_env_t *env, kf_call_t *call, void *arg
                                                 shop->offset);
     kf_call_argi(call, "phone_at", ph1 < 0 ? at : ph1);
     kf_call_argi(call, "phone2_at", ph2 < 0 ? 0 : ph2);
+    char pwin[128];
+    kf_shop_allowed_str(shop, "phone", pwin, sizeof(pwin));
+    kf_call_arg(call, "pwin", pwin);
     const char *item = rv->item_title && *rv->item_title ? rv->item_title : "宝贝";
     char *im = s_render(shop, "im", name, item, at), *ph = s_render(shop, "phone", name, item, at);
     kf_call_arg(call, "text_im", im);

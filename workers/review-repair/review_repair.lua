@@ -51,11 +51,14 @@ local function load_case(shop, case)
   return c
 end
 
+-- Every action of a case answers its review (fact_at = the review's time) and goes out only
+-- inside the review's 30-day window (and the freshness of its kind, kf_worker.lua).
 local function task(c, suffix, kind, due, now, summary)
   K.emit('action.task', {task_id = c.id .. ':' .. suffix, shop_id = c.shop, occurred_at = now,
     case_id = c.id, agent_id = c.agent or nil, kind = kind, reason = kind, due_at = due,
     severity = c.rating == 'bad' and 'high' or 'warn', priority = c.rating == 'bad' and 1 or 2,
-    order_id = c.order or nil, buyer_id = c.buyer or nil, summary = summary})
+    order_id = c.order or nil, buyer_id = c.buyer or nil, summary = summary,
+    fact_at = n(c.opened), _until = n(c.opened) + 30 * DAY})
 end
 
 local function summary(c)
@@ -67,21 +70,21 @@ local function summary(c)
          string.format('; 建议补偿 ¥%.2f', n(c.comp) / 100)
 end
 
-local function contact(c, channel, suffix, now, text, attempt)
+-- Returns the K.emit result (false, 'hold', at: the phone window it may be tried in).
+local function contact(c, channel, suffix, now, text, attempt, wins)
   if c.malicious == '1' or not c.buyer then return end
   local pc = {shop = c.shop, buyer = c.buyer, order = c.order or '', reason = 'review_repair',
               channel = channel, class = 'transactional', offset = c.off, attempt = attempt,
-              caps = {daily = 0, sms_daily = 0, sms_weekly = 0, phone_daily = c.cph}}
-  local why = P.check(pc, now)
-  if why then
-    P.block(pc, why, now)
-    return K.count(skey(c.shop, now, c.off), 'blocked:' .. why, 1, STATS_TTL)
+              wins = wins, caps = {daily = 0, sms_daily = 0, sms_weekly = 0, phone_daily = c.cph}}
+  local sent, why, at = K.emit('action.contact', {action_id = c.id .. ':' .. suffix,
+    shop_id = c.shop, occurred_at = now, buyer_id = c.buyer, order_id = c.order or nil,
+    case_id = c.id, channel = channel, reason = 'review_repair', template = 'review_repair',
+    text = text, not_before = now, contact_class = 'transactional', fact_at = n(c.opened),
+    _until = n(c.opened) + 30 * DAY}, pc)
+  if not sent and why ~= 'hold' and why ~= 'backfill' then
+    K.count(skey(c.shop, now, c.off), 'blocked:' .. why, 1, STATS_TTL)
   end
-  P.record(pc, now)
-  K.emit('action.contact', {action_id = c.id .. ':' .. suffix, shop_id = c.shop,
-    occurred_at = now, buyer_id = c.buyer, order_id = c.order or nil, case_id = c.id,
-    channel = channel, reason = 'review_repair', template = 'review_repair', text = text,
-    not_before = now, contact_class = 'transactional'})
+  return sent, why, at
 end
 
 local TIMERS = {'reassign', 'phone1', 'phone2', 'explain', 'close'}
@@ -114,7 +117,8 @@ H['review.posted'] = function(p, A)
   local bk = 'kefu:rvbuyer:{' .. A.shop .. '}:' .. A.buyer
   local prior = n(call('HGET', bk, 'bad'))
   K.count(bk, 'bad', 1, BUYER_TTL)
-  local causes, mal = A.causes, A.malkw == '1' or prior >= 2
+  -- malicious only on evidence in the text; a record of bad reviews only prepares the agent
+  local causes, mal = A.causes, A.malkw == '1'
   if mal and not string.find(causes, 'malicious', 1, true) then
     causes = (causes == 'other' and '' or causes .. ',') .. 'malicious'
   end
@@ -123,7 +127,8 @@ H['review.posted'] = function(p, A)
   call('HSET', ck, 'status', 'open', 'review_id', A.review, 'order_id', A.order, 'buyer', A.buyer,
        'sku', A.sku, 'rating', A.rating, 'causes', causes, 'malicious', mal and '1' or '0',
        'opened', A.at, 'off', A.off, 'agents', A.agents, 'cph', A.cph, 'th', A.th,
-       'comp', fmt_int(comp), 'flag', mal and 'evidence' or '')
+       'comp', fmt_int(comp), 'flag', mal and 'evidence' or '',
+       'repeat_complainer', prior >= 2 and '1' or '0')
   if agent then call('HSET', ck, 'agent', agent) end
   call('EXPIRE', ck, CASE_TTL)
   K.count(sk, 'opened', 1)
@@ -146,7 +151,7 @@ H['review.posted'] = function(p, A)
     contact(c, 'im', 'im', at, A.text_im)
   else
     S.add(p, tid(c, 'phone1'), n(A.phone_at), {w = 'phone1', shop = c.shop, case = c.id,
-          text = A.text_phone, next_at = n(A.phone2_at)})
+          text = A.text_phone, next_at = n(A.phone2_at), wins = A.pwin})
   end
   return 'applied'
 end
@@ -238,9 +243,16 @@ local function fire(p, id_, due, t)
     return task(c, 'reassign', 'review_repair', now + 30 * 60000, now, 'reassigned: ' .. summary(c))
   elseif w == 'phone1' or w == 'phone2' then
     if c.first_contact then return end
-    contact(c, 'phone', w, now, t.text, w == 'phone2' and 2 or nil)
+    local _, why, at = contact(c, 'phone', w, now, t.text, w == 'phone2' and 2 or nil, t.wins)
+    if why == 'hold' then -- late (the worker was down, the review came late): the next window
+      if t.next_at and n(t.next_at) < at + 2 * HOUR then t.next_at = at + 2 * HOUR end
+      return S.add(p, id_, at, t)
+    end
     if w == 'phone1' and n(t.next_at) > 0 then
-      S.add(p, tid(c, 'phone2'), n(t.next_at), {w = 'phone2', shop = c.shop, case = c.id, text = t.text})
+      local nxt = n(t.next_at)
+      if nxt <= now then nxt = now + 2 * HOUR end -- fired late: a later try, in a window
+      S.add(p, tid(c, 'phone2'), nxt,
+            {w = 'phone2', shop = c.shop, case = c.id, text = t.text, wins = t.wins})
     end
   elseif w == 'explain' then
     return task(c, 'explain', 'review_explanation', n(c.opened) + 30 * DAY, now,
