@@ -906,7 +906,11 @@ static void s_on_tick(evutil_socket_t fd, short what, void *arg)
 static void s_on_sync(evutil_socket_t fd, short what, void *arg)
 {
     kf_worker_t *w = arg;
-    if (w->mode == S_LOADING || w->barrier || w->recovering || kf_daemon_stopping(w->d) ||
+    /* a real-clock tick (seq 0) moves no checkpoint: the sync may follow it; it used to be
+     * skipped whenever a tick was in flight, which on the real clock was every time (both
+     * run every second), so timers_pending stayed 0 */
+    bool sim_barrier = w->barrier && kf_clock_simulated();
+    if (w->mode == S_LOADING || sim_barrier || w->recovering || kf_daemon_stopping(w->d) ||
         !kf_redis_ready(w->redis))
         return;
     uint64_t seq = w->done > w->synced ? w->done : 0;

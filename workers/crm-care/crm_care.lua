@@ -410,6 +410,7 @@ H['order.shipped'] = function(p, A)
   o.cc_carrier, o.cc_tracking = A.carrier, A.tracking
   local st = notice(p, A, A.order, o, 'shipped', A.tpl, n(A.clk))
   K.arrived(p, A.tk) -- scans that came first
+  K.arrived(p, A.okey)
   return st
 end
 
@@ -422,7 +423,8 @@ H['logistics.scan'] = function(p, A)
   end
   if A.kind == '' then return 'ignored' end
   local o = load_order(okey(A.shop, order))
-  if not o.buyer then return K.keep(okey(A.shop, order), A) end -- before its order
+  -- before its order or its shipment: the notice names the carrier, so it waits for both
+  if not o.buyer or not o.cc_tracking then return K.keep(okey(A.shop, order), A) end
   local st = notice(p, A, order, o, A.kind, A.tpl, n(A.clk))
   if A.kind == 'signed' then plan_usage(p, A, order, o, n(A.at), n(A.clk)) end
   return st

@@ -153,13 +153,16 @@ H['review.posted'] = function(p, A)
     S.add(p, tid(c, 'phone1'), n(A.phone_at), {w = 'phone1', shop = c.shop, case = c.id,
           text = A.text_phone, next_at = n(A.phone2_at), wins = A.pwin})
   end
+  K.arrived(p, ck) -- a modification, deletion or case update that came first
   return 'applied'
 end
 
 -- A: shop, case, rating, th, at
+-- An update that comes before its review.posted is kept for it (DESIGN §3.10); one for a
+-- good review (no case ever opens) expires with the early facts.
 H['review.modified'] = function(p, A)
   local c = load_case(A.shop, A.case)
-  if not c then return 'unknown_case' end
+  if not c then return K.keep(ckey(A.shop, A.case), A) end
   local at = n(A.at)
   K.count(skey(c.shop, at, c.off), 'modified', 1, STATS_TTL)
   if c.closed then return 'ignored' end
@@ -174,7 +177,7 @@ end
 
 H['review.deleted'] = function(p, A)
   local c = load_case(A.shop, A.case)
-  if not c then return 'unknown_case' end
+  if not c then return K.keep(ckey(A.shop, A.case), A) end
   local at = n(A.at)
   K.count(skey(c.shop, at, c.off), 'deleted', 1, STATS_TTL)
   if c.closed then return 'ignored' end
@@ -185,7 +188,7 @@ end
 -- A: shop, case, status, agent, comp, at
 H['case.updated'] = function(p, A)
   local c = load_case(A.shop, A.case)
-  if not c then return 'unknown_case' end
+  if not c then return K.keep(ckey(A.shop, A.case), A) end
   local at, ck = n(A.at), ckey(A.shop, A.case)
   local comp = n(A.comp)
   if comp > 0 then
