@@ -387,9 +387,18 @@ local function notice(p, A, order, o, kind, tpl, now)
 end
 
 -- Usage care 7 days after the order arrived (signed scan or confirmed), once per order.
+-- Timed from the earliest of the two facts, whichever arrived first (DESIGN §3.10); once sent
+-- (the timer gone) it is not planned again.
 local function plan_usage(p, A, order, o, at, clk)
   if o.cc_st == 'closed' then return end
-  if call('HSETNX', okey(A.shop, order), 'cc_use', fmt_int(at)) == 0 then return end
+  local ok = okey(A.shop, order)
+  local cur = call('HGET', ok, 'cc_use')
+  if cur then
+    if n(cur) <= at then return end
+    local tk = 'kefu:timers:' .. G .. ':' .. p
+    if not call('ZSCORE', tk, 'use:' .. A.shop .. ':' .. order) then return end
+  end
+  call('HSET', ok, 'cc_use', fmt_int(at))
   local due = at + 7 * DAY
   local limit = due + 3 * DAY
   if limit < clk then return end

@@ -181,7 +181,10 @@ end
 
 H['order.shipped'] = function(p, A)
   local o = load(A)
-  if o.lg_st == 'ended' or o.lg_st == 'shipped' or o.lg_st == 'moving' then return 'ignored' end
+  if o.lg_st == 'ended' or o.lg_st == 'shipped' or o.lg_st == 'moving' then
+    K.arrived(p, o.okey) -- scans kept for it end here (ignored: the order is past them)
+    return 'ignored'
+  end
   local at = n(A.at)
   local to_city = A.to_city ~= '' and A.to_city or o.dest_city or ''
   local to_prov = A.to_province ~= '' and A.to_province or
