@@ -208,6 +208,14 @@ const char *kf_shop_template(const kf_shop_t *shop, const char *kind, const char
     return any;
 }
 
+bool kf_shop_private_sku(const kf_shop_t *shop, const char *sku)
+{
+    for (size_t i = 0; sku && shop->cfg && i < shop->cfg->n_private_skus; i++)
+        if (strcmp(shop->cfg->private_skus[i], sku) == 0)
+            return true;
+    return false;
+}
+
 size_t kf_shop_allowed(const kf_shop_t *shop, const char *channel, const kf_window_t **wins)
 {
     if (strcmp(channel, "sms") == 0) {

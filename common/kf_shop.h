@@ -47,6 +47,8 @@ char *kf_shop_agents_lines(const kf_shop_t *shop);
 /* The shop's template text for kind and channel ("im", "sms", "phone"): a template with that
  * kind and channel, else that kind and no channel; NULL when the shop has none. */
 const char *kf_shop_template(const kf_shop_t *shop, const char *kind, const char *channel);
+/* Is sku one of the shop's private_skus (items an sms never names)? */
+bool kf_shop_private_sku(const kf_shop_t *shop, const char *sku);
 /* The windows a channel may be used in: sms -> sms_allowed, phone -> the phone windows,
  * im -> none (n = 0: always). Returns n. */
 size_t kf_shop_allowed(const kf_shop_t *shop, const char *channel, const kf_window_t **wins);

@@ -282,14 +282,23 @@ typedef struct {
 static const s_default_t s_defaults[] = {
     /* payment_reminder: urgency (ships today, stock is low) */
     {"payment_reminder", "im", "urgency",
-     "{buyer}亲，您好~ 您在{shop}拍下的{item}还没有付款哦。今天15点前付款，当天就能为您发货，"
+     "{buyer}亲，您好~ 您在{shop}拍下的{item}还没有付款哦。今天{cutoff}点前付款，当天就能为您发货，"
      "早一天收到早一天用上~ 这款库存不多了，别让宝贝被别人抢走啦！"},
     {"payment_reminder", "sms", "urgency",
-     "{buyer}亲，您在{shop}{order_time}拍下的{item}还未付款，今天15点前付款当天发货哦~"},
+     "{buyer}亲，您在{shop}{order_time}拍下的{item}还未付款，今天{cutoff}点前付款当天发货哦~"},
     {"payment_reminder", "phone", "urgency",
      "您好，请问是{buyer}吗？我是{shop}的客服。您{order_time}在我们店拍下的{item}还没有付款，"
-     "今天15点前付款当天就能发货，这款库存也不多了，所以想提醒您一下。如果付款时遇到什么问题，"
+     "今天{cutoff}点前付款当天就能发货，这款库存也不多了，所以想提醒您一下。如果付款时遇到什么问题，"
      "随时可以问我们客服哈。感谢您的支持，祝您购物愉快，再见！"},
+    /* flash: a flash-sale order closes minutes after creation (聚划算/淘抢购) */
+    {"payment_reminder", "im", "flash",
+     "{buyer}亲，您在{shop}抢购的{item}还没有付款哦~ 抢购订单{deadline}前未付款会自动关闭，"
+     "库存有限，别错过啦！"},
+    {"payment_reminder", "sms", "flash",
+     "{buyer}亲，您{order_time}在{shop}抢购的{item}未付款，{deadline}前不付款将自动关闭哦~"},
+    {"payment_reminder", "phone", "flash",
+     "您好，请问是{buyer}吗？我是{shop}的客服。您{order_time}抢购的{item}还没有付款，抢购订单"
+     "{deadline}前未付款会自动关闭，所以想提醒您一下。感谢您的支持，再见！"},
     /* privilege (a gift for a new friend) */
     {"payment_reminder", "im", "privilege",
      "{buyer}亲爱的，您好~ 感谢您光临{shop}！我们给每一位新朋友都准备了一份精美的小礼物，"

@@ -28,6 +28,7 @@ static const kf_tmpl_var_t s_vars[] = {
     {"item", ITEM},
     {"order_time", ORDER_TIME},
     {"review_time", ORDER_TIME},
+    {"cutoff", "15"},
     {"deadline", "11月14日09:05"},
     {"carrier", "中通快递"},
     {"tracking_no", "773123456789"},
@@ -168,10 +169,13 @@ static void test_sms_long_chinese_item(void **state)
 {
     char err[128] = "";
     assert_int_equal(kf_utf8_len(s_long_item), 40);
-    kf_tmpl_var_t v[] = {
-        {"buyer", BUYER}, {"shop", SHOP}, {"item", s_long_item}, {"order_time", ORDER_TIME}};
+    kf_tmpl_var_t v[] = {{"buyer", BUYER},
+                         {"shop", SHOP},
+                         {"item", s_long_item},
+                         {"order_time", ORDER_TIME},
+                         {"cutoff", "15"}};
     const char *tmpl = kf_tmpl_default("payment_reminder", "sms", "urgency");
-    char *sms = kf_tmpl_sms(tmpl, v, 4, true, KF_TMPL_SMS_MAX, err, sizeof(err));
+    char *sms = kf_tmpl_sms(tmpl, v, 5, true, KF_TMPL_SMS_MAX, err, sizeof(err));
     assert_non_null(sms);
     s_assert_utf8_chars(sms, 70); /* shortened to the longest item that fits, not less */
     /* the kept part is the title's beginning, cut between characters, then "…" */

@@ -257,7 +257,8 @@ class LgTest(SharedStackCase):
 
 class WatchTest(LgTest):
     def test_timer_watches_fire_at_their_time_and_not_before(self):
-        """overdue_shipping (promised - 6 h, promised), no_pickup_scan (24 h, 72 h), stalled
+        """overdue_shipping (promised - 6 h, promised), no_pickup_scan (shipped + 24 h, paid +
+        60 h), stalled
         (48 h, 72 h for 新疆, cancelled by a newer scan), lost (7 days)."""
         D = self.alloc(9)
         h = D.h
@@ -296,7 +297,10 @@ class WatchTest(LgTest):
             W(s24, "ov3", "overdue_shipping", "task", h(26), "high", task_due=h(50)),
             W(s24, "ov3", "overdue_shipping", "contact", h(26)),
             W(sh, "np", "no_pickup_scan", "alert", h(26), "warn"),
-            W(sh, "np", "no_pickup_scan", "task", h(74), "high", task_due=h(98)),
+            # paid + 60 h without a scan: the buyer may claim a refund at paid + 72 h
+            W(sh, "np", "no_pickup_scan", "task", h(62), "high", task_due=h(74)),
+            W(s24, "ov3", "no_pickup_scan", "alert", h(62), "high"),  # never shipped
+            W(s24, "ov3", "no_pickup_scan", "task", h(62), "high", task_due=h(74)),
             W(sh, "np2", "no_pickup_scan", "alert", h(26), "warn"),  # scanned at 30 h: no task
             W(sh, "np2", "stalled", "alert", h(78), "warn"),  # 48 h after that scan
             W(sh, "st", "stalled", "alert", h(68), "warn"),  # 48 h after the 20 h scan
@@ -323,7 +327,8 @@ class WatchTest(LgTest):
                           checks={h(30): open_at_30, h(80): open_at_80}, end=h(200))
         self.assertEqual(self.open_set(sh), {"st:stalled": h(68), "st:lost": h(188),
                                              "lost:stalled": h(52), "lost:lost": h(172)})
-        self.assertEqual(self.open_set(s24), {"ov3:overdue_shipping": h(20)})
+        self.assertEqual(self.open_set(s24), {"ov3:overdue_shipping": h(20),
+                                              "ov3:no_pickup_scan": h(62)})
         self.assert_stats_match(D, (sh, s24), steps, wants)
         # resolved (by the day the anomaly went) and the resolve times: np2's no-pickup 4 h
         # (scan at 30 h), ov2's overdue 1 h (shipped at 44 h), ov's 7 h (50 h), np's no-pickup
@@ -787,6 +792,10 @@ class PolicyTest(LgTest):
         wants = [W(sh, "o1", "overdue_shipping", "alert", h(43), "warn", buyer="bo"),
                  W(sh, "o1", "overdue_shipping", "task", h(49), "high", task_due=h(73),
                    buyer="bo"),
+                 # never shipped, no scan 60 h after payment (seed 004 §1.4.5)
+                 W(sh, "o1", "no_pickup_scan", "alert", h(61), "high", buyer="bo"),
+                 W(sh, "o1", "no_pickup_scan", "task", h(61), "high", task_due=h(73),
+                   buyer="bo"),
                  W(sh, "o2", "difficult", "task", h(2), "warn", task_due=h(26), buyer="bo", **ev),
                  W(sh, "o3", "difficult", "task", h(2), "warn", task_due=h(26), buyer="bi", **ev),
                  W(sh, "o3", "difficult", "contact", h(2), buyer="bi", **ev)]
@@ -866,12 +875,13 @@ class StatsTest(LgTest):
             self.pub(*es)
         self.tick(h(100))
         # s1 stalls at 51 h; s2 difficult at 5 h (its 53 h alert is the same anomaly);
-        # s3 refused; s4 never shipped: warned at 43 h, promised at 49 h; s5 no scan: 50 h
-        # (its 98 h task is the same anomaly); s6 signed by someone else
+        # s3 refused; s4 never shipped: warned at 43 h, promised at 49 h, no scan 60 h after
+        # payment (61 h); s5 no scan: 50 h (its 80 h task is the same anomaly); s6 signed by
+        # someone else
         want = {0: {"shipped": 3, "anomalies": 2, "anomaly:difficult": 1, "anomaly:refused": 1},
                 1: {"shipped": 2, "anomalies": 2, "anomaly:overdue_shipping": 1,
                     "anomaly:signed_by_other": 1},
-                2: {"anomalies": 2, "anomaly:stalled": 1, "anomaly:no_pickup_scan": 1,
+                2: {"anomalies": 3, "anomaly:stalled": 1, "anomaly:no_pickup_scan": 2,
                     "overdue_shipping": 1}}
         return D, want
 
@@ -891,6 +901,7 @@ class StatsTest(LgTest):
                           "顺丰:anomalies": 3}, lgc)
         self.assertEqual(self.open_set(sh), {"s1:stalled": h(51), "s2:difficult": h(5),
                                              "s3:refused": h(6), "s4:overdue_shipping": h(43),
+                                             "s4:no_pickup_scan": h(61),
                                              "s5:no_pickup_scan": h(50)})
 
     def test_kefuctl_report_logistics_says_the_same(self):
@@ -932,7 +943,7 @@ class StatsTest(LgTest):
             got = {o["kind"]: (o["count"], o["oldest_hours"]) for o in doc["open"]
                    if o.get("shop") == sh and o.get("kind") != "signed_by_other"}
             self.assertEqual(got, {"stalled": (1, 49), "difficult": (1, 95), "refused": (1, 94),
-                                   "overdue_shipping": (1, 57), "no_pickup_scan": (1, 50)},
+                                   "overdue_shipping": (1, 57), "no_pickup_scan": (2, 50)},
                              doc["open"])
         if "carriers" in doc:
             got = {c["carrier"]: (c["shipments"], c["anomalies"]) for c in doc["carriers"]

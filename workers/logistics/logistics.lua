@@ -176,6 +176,9 @@ H['order.paid'] = function(p, A)
   call('EXPIRE', o.okey, TTL)
   timer(p, o, 'ship_warn', promised - 6 * HOUR)
   timer(p, o, 'ship_due', promised, {tpl = A.tpl})
+  -- no tracking record 72 h after payment lets the buyer claim a refund (seed 004 §1.4.5):
+  -- 12 h before that, shipped or not
+  timer(p, o, 'pickup_high', n(A.at) + 60 * HOUR, {claim = n(A.at) + 72 * HOUR})
   return 'applied'
 end
 
@@ -205,7 +208,6 @@ H['order.shipped'] = function(p, A)
   K.count(skey(o, at), 'shipped', 1, STATS_TTL)
   K.count('kefu:stats:lgc:{' .. o.shop .. '}', A.carrier .. ':shipments', 1)
   timer(p, o, 'pickup_warn', at + 24 * HOUR)
-  timer(p, o, 'pickup_high', at + 72 * HOUR)
   K.arrived(p, 'kefu:track:{' .. o.shop .. '}:' .. A.tracking) -- scans that came first
   K.arrived(p, o.okey)
   return 'applied'
@@ -326,10 +328,14 @@ local function fire(p, id_, due, t)
     task(o, 'overdue_shipping', 'high', now, due, now + DAY)
     return contact(o, 'overdue_shipping', now, due, t.tpl)
   end
-  if w == 'pickup_warn' or w == 'pickup_high' then
+  if w == 'pickup_warn' then
     if o.lg_st ~= 'shipped' then return end
-    if w == 'pickup_warn' then return alert(o, 'no_pickup_scan', 'warn', now, due) end
-    return task(o, 'no_pickup_scan', 'high', now, due, now + DAY)
+    return alert(o, 'no_pickup_scan', 'warn', now, due)
+  end
+  if w == 'pickup_high' then -- paid, no scan yet, shipped or not
+    if o.lg_st ~= 'shipped' and o.lg_st ~= 'paid' then return end
+    alert(o, 'no_pickup_scan', 'high', now, due) -- unless the 24 h one went already
+    return task(o, 'no_pickup_scan', 'high', now, due, n(t.claim))
   end
   if t.at and n(o.lg_at) ~= n(t.at) then return end -- a newer scan answered it
   if w == 'stall' or w == 'lost' then

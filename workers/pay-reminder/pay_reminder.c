@@ -55,8 +55,15 @@ static bool s_place(const kf_shop_t *shop, const char *ch, int64_t want, int64_t
     return true;
 }
 
-/* repeat buyer: repeat; sent before the cutoff on the day of the order ("pay now, ships
- * today"): urgency; a large order: verification; else privilege. */
+/* The ship cutoff on the local day of at. */
+static int64_t s_cutoff_of(const kf_shop_t *shop, int64_t at)
+{
+    return kf_local_at(at, shop->offset, 0, shop->cutoff_hour, 0);
+}
+
+/* repeat buyer: repeat; sent before the cutoff on the day of the order, and the order still
+ * open at the cutoff ("pay now, ships today" must be true, DOMAIN §0): urgency; a large order:
+ * verification; else privilege. (Flash sales: flash, the order closes soon.) */
 static const char *s_technique(const kf_shop_t *shop, const pr_order_t *o, bool repeat,
                                int64_t at)
 {
@@ -64,7 +71,7 @@ static const char *s_technique(const kf_shop_t *shop, const pr_order_t *o, bool 
     kf_local(o->created, shop->offset, &c);
     kf_local(at, shop->offset, &d);
     bool ships_today = c.year == d.year && c.month == d.month && c.day == d.day &&
-                       d.hour < shop->cutoff_hour;
+                       d.hour < shop->cutoff_hour && o->deadline >= s_cutoff_of(shop, at);
     return repeat                                   ? "repeat"
            : ships_today                            ? "urgency"
            : o->total_fen >= shop->large_order_fen ? "verification"
@@ -81,7 +88,7 @@ void pr_plan(const kf_shop_t *shop, const pr_order_t *o, bool repeat, pr_plan_t 
     if (o->flash) {
         s_place(shop, "im", o->created + 10 * MIN_MS, o->deadline, s1);
         s_place(shop, "sms", o->created + 20 * MIN_MS, o->deadline, s2);
-        s1->technique = s2->technique = "urgency";
+        s1->technique = s2->technique = "flash";
         return;
     }
     int64_t want = s_table_time(shop, o->created);
@@ -118,16 +125,20 @@ static void s_local_text(int64_t ms, int offset, char *buf, size_t len)
 static char *s_render(const kf_shop_t *shop, const pr_order_t *o, const char *ch,
                       const char *technique, char *err, size_t errlen)
 {
-    char kind[64], order_time[32], deadline[32], total[32], buyer[64];
+    char kind[64], order_time[32], deadline[32], total[32], buyer[64], cutoff[8];
+    snprintf(cutoff, sizeof(cutoff), "%d", shop->cutoff_hour);
     snprintf(kind, sizeof(kind), "payment_reminder/%s", technique);
     s_local_text(o->created, shop->offset, order_time, sizeof(order_time));
     s_local_text(o->deadline, shop->offset, deadline, sizeof(deadline));
     snprintf(total, sizeof(total), "%lld.%02lld", (long long)(o->total_fen / 100),
              (long long)(o->total_fen % 100));
     kf_utf8_truncate(o->buyer_name, 6, buyer, sizeof(buyer));
+    /* seed 004: an sms leaves out a privacy-sensitive product */
+    const char *item = o->private_item && strcmp(ch, "sms") == 0 ? "宝贝" : o->item;
     kf_tmpl_var_t vars[] = {
-        {"buyer", buyer},         {"shop", shop->name},        {"item", o->item},
+        {"buyer", buyer},         {"shop", shop->name},        {"item", item},
         {"order_time", order_time}, {"deadline", deadline},   {"total", total},
+        {"cutoff", cutoff},
     };
     const char *cands[3] = {kf_shop_template(shop, kind, ch),
                             kf_shop_template(shop, "payment_reminder", ch),
@@ -238,7 +249,12 @@ static char *s_step_json(const kf_shop_t *shop, const pr_order_t *o, const pr_st
     s_sb_kint(&b, "phone_daily", shop->cap_phone_daily);
     s_sb_raw(&b, "}", 1);
     s_sb_kstr(&b, "wins", wins);
-    s_sb_kint(&b, "limit", st->limit);
+    /* "ships today if paid before the cutoff" is untrue after it: a late urgency reminder
+     * goes no later than the cutoff of its day */
+    int64_t limit = st->limit;
+    if (strcmp(st->technique, "urgency") == 0 && s_cutoff_of(shop, st->due) < limit)
+        limit = s_cutoff_of(shop, st->due);
+    s_sb_kint(&b, "limit", limit);
     s_sb_kint(&b, "deadline", o->deadline);
     if (drop)
         s_sb_kstr(&b, "drop", drop);
@@ -331,6 +347,7 @@ int pr_on_created(kf_worker_t *w, const kf_env_t *env, kf_call_t *call, void *ar
     o.buyer_name = b->name && *b->name ? b->name : b->nick && *b->nick ? b->nick : "亲";
     o.item = oc->n_items > 0 && oc->items[0]->title && *oc->items[0]->title ? oc->items[0]->title
                                                                             : "宝贝";
+    o.private_item = oc->n_items > 0 && kf_shop_private_sku(shop, oc->items[0]->sku_id);
     char okey[512], skey[512], bkey[512], pkey[512];
     snprintf(okey, sizeof(okey), "kefu:order:{%s}:%s", o.shop_id, o.order_id);
     snprintf(skey, sizeof(skey), "kefu:stats:pay:{%s}:%d", o.shop_id,

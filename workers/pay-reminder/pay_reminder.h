@@ -14,6 +14,7 @@ typedef struct {
     const char *okey, *skey;  /* its order hash and stats hash */
     int64_t created, deadline, total_fen;
     bool flash;
+    bool private_item;        /* a shop.config private_skus item: no sms names it */
 } pr_order_t;
 
 /* One reminder: channel, when, the latest allowed moment; drop = the block reason when it
@@ -23,7 +24,7 @@ typedef struct {
     const char *channel;
     int64_t due, limit;
     const char *drop;
-    const char *technique; /* urgency, privilege, verification, repeat */
+    const char *technique; /* urgency, flash, privilege, verification, repeat */
 } pr_step_t;
 
 typedef struct {

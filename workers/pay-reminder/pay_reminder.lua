@@ -19,7 +19,7 @@ H['order.created'] = function(p, A)
   local ok = A.okey
   if call('HEXISTS', ok, G) == 1 then return 'exists' end
   local pre = ''
-  if A.rsteps and tonumber(call('HGET', A.bkey, 'paid') or '0') >= 2 then pre = 'r' end
+  if A.rsteps and tonumber(call('HGET', A.bkey, 'paid') or '0') >= 1 then pre = 'r' end -- repeat
   local n = tonumber(A[pre .. 'steps'])
   call('HSET', ok, G, p, 'buyer', A.buyer, 'total', A.total, 'created', A.created,
        'day', A.day, 'deadline', A.deadline, 'pr_st', 'open', 'pr_n', 0, 'pr_t', n)

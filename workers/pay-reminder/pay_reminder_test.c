@@ -105,7 +105,8 @@ static void test_flash_sale(void **state)
     pr_plan_t p = s_plan("2026-11-10T10:00:00+08:00", 9900, true, false, NULL);
     s_expect(&p.step[0], "im", "2026-11-10T10:10:00+08:00", NULL);
     s_expect(&p.step[1], "sms", "2026-11-10T10:20:00+08:00", NULL);
-    assert_string_equal(p.step[0].technique, "urgency");
+    assert_string_equal(p.step[0].technique, "flash"); /* it closes soon: not "ships today" */
+    assert_string_equal(p.step[1].technique, "flash");
     /* 21:50: im at 22:00 (im has no quiet hours), the sms held to 08:00 > deadline 22:20 */
     p = s_plan("2026-11-10T21:50:00+08:00", 9900, true, false, NULL);
     s_expect(&p.step[0], "im", "2026-11-10T22:00:00+08:00", NULL);
