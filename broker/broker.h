@@ -63,6 +63,11 @@ typedef struct {
     int64_t uptime_s, lag, timers_pending;
     uint64_t processed, errors, applied_seq;
     int64_t last_seen_mono;
+    size_t nreasons;                 /* errors by reason, from the heartbeat */
+    struct {
+        char name[32];
+        uint64_t n;
+    } reasons[16];
 } fleet_entry_t;
 
 /* broker_campaigns.c: the campaign progress shown in /stats and /metrics (private) */

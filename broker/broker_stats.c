@@ -56,6 +56,14 @@ void broker_fleet_beat(broker_t *b, const kf_env_t *env)
     e->lag = hb->lag;
     e->timers_pending = hb->timers_pending;
     e->applied_seq = hb->applied_seq;
+    e->nreasons = 0;
+    for (size_t i = 0; i < hb->n_error_reasons && e->nreasons < 16; i++) {
+        const Kefu__V1__ReasonCount *r = hb->error_reasons[i];
+        if (!r->reason || !*r->reason)
+            continue;
+        snprintf(e->reasons[e->nreasons].name, sizeof(e->reasons[0].name), "%s", r->reason);
+        e->reasons[e->nreasons++].n = r->n;
+    }
     e->last_seen_mono = kf_mono_ms();
     if (was_dead)
         kf_log_notice("fleet: %s/%s (pid %d) is alive", e->daemon, e->instance, e->pid);
@@ -114,6 +122,10 @@ static json_t *s_fleet(broker_t *b)
                          (json_int_t)e->processed, "errors", (json_int_t)e->errors, "lag",
                          (json_int_t)e->lag, "timers_pending", (json_int_t)e->timers_pending,
                          "applied_seq", (json_int_t)e->applied_seq));
+        json_t *by = json_object();
+        for (size_t k = 0; k < e->nreasons; k++)
+            json_object_set_new(by, e->reasons[k].name, json_integer((json_int_t)e->reasons[k].n));
+        json_object_set_new(json_array_get(a, json_array_size(a) - 1), "errors_by_reason", by);
     }
     return a;
 }
@@ -175,6 +187,14 @@ static void s_fleet_metrics(kf_text_t *t, broker_t *b)
         const char *l[] = {"daemon", b->fleet[i].daemon, "instance", b->fleet[i].instance, NULL};
         kf_stats_sample_u64(t, "kefu_fleet_processed_total", l, b->fleet[i].processed);
     }
+    kf_stats_family(t, "kefu_fleet_errors_total", "counter",
+                    "events a daemon could not apply, by reason");
+    for (size_t i = 0; i < b->nfleet; i++)
+        for (size_t k = 0; k < b->fleet[i].nreasons; k++) {
+            const char *l[] = {"daemon", b->fleet[i].daemon, "instance", b->fleet[i].instance,
+                               "reason", b->fleet[i].reasons[k].name, NULL};
+            kf_stats_sample_u64(t, "kefu_fleet_errors_total", l, b->fleet[i].reasons[k].n);
+        }
 }
 
 static void s_one(kf_text_t *t, const char *name, const char *type, const char *help, double v)

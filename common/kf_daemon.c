@@ -288,6 +288,17 @@ static void s_send_beat(kf_daemon_t *self)
     hb.lag = b.lag;
     hb.timers_pending = b.timers_pending;
     hb.applied_seq = b.applied_seq;
+    Kefu__V1__ReasonCount rc[16], *rcp[16];
+    size_t nr = b.nreasons < 16 ? b.nreasons : 16;
+    for (size_t i = 0; i < nr; i++) {
+        kefu__v1__reason_count__init(&rc[i]);
+        rc[i].reason = (char *)b.reason[i];
+        rc[i].has_n = 1;
+        rc[i].n = b.reason_n[i];
+        rcp[i] = &rc[i];
+    }
+    hb.n_error_reasons = nr;
+    hb.error_reasons = nr ? rcp : NULL;
     char id[96];
     snprintf(id, sizeof(id), "hb-%s-%s-%d-%llu", self->name, self->instance, (int)getpid(),
              (unsigned long long)++self->beats);

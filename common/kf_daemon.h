@@ -19,6 +19,9 @@ typedef void(kf_daemon_fn)(kf_daemon_t *d, void *arg);
 typedef struct {
     uint64_t processed, errors, applied_seq;
     int64_t lag, timers_pending;
+    size_t nreasons;               /* errors by reason: names borrowed until the beat is sent */
+    const char *reason[16];
+    uint64_t reason_n[16];
 } kf_beat_t;
 typedef void(kf_daemon_beat_fn)(kf_daemon_t *d, kf_beat_t *beat, void *arg);
 

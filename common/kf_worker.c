@@ -45,6 +45,7 @@ struct kf_call_s {
     const char **argv;
     bool rejected;
     char reason[32];
+    char detail[256]; /* why it was rejected (logged by s_count_reason) */
     char miss[32]; /* counted when the lookup finds no partition */
 };
 
@@ -84,6 +85,8 @@ struct kf_worker_s {
     struct {
         char name[32];
         uint64_t n;
+        int64_t logged_ms;   /* the last line logged for this reason */
+        uint64_t quiet;      /* counted since, not logged */
     } reasons[S_MAX_REASONS];
 };
 
@@ -148,16 +151,32 @@ static uint64_t s_min_ckpt(const kf_worker_t *w)
 
 /* ---------------------------------------------------------------- counters */
 
-static void s_count_reason(kf_worker_t *w, const char *reason)
+/* Counts an event the worker could not apply, by reason (heartbeat, /stats, kefuctl stat,
+ * kefu:stats:worker:<group> rejected:<reason>), and logs it at most once a minute per reason,
+ * with the count of those not logged since. */
+static void s_count_reason(kf_worker_t *w, uint64_t seq, const char *reason, const char *detail)
 {
     w->errors++;
+    int64_t now = kf_mono_ms();
     for (int i = 0; i < S_MAX_REASONS; i++) {
         if (!w->reasons[i].name[0])
             snprintf(w->reasons[i].name, sizeof(w->reasons[i].name), "%s", reason);
-        if (strcmp(w->reasons[i].name, reason) == 0) {
-            w->reasons[i].n++;
+        if (strcmp(w->reasons[i].name, reason) != 0 && i < S_MAX_REASONS - 1)
+            continue;
+        w->reasons[i].n++;
+        if (w->reasons[i].logged_ms && now - w->reasons[i].logged_ms < 60000) {
+            w->reasons[i].quiet++;
             break;
         }
+        char more[64] = "";
+        if (w->reasons[i].quiet)
+            snprintf(more, sizeof(more), " (and %llu more in the last minute)",
+                     (unsigned long long)w->reasons[i].quiet);
+        kf_log_warn("seq %llu: not applied (%s): %s%s", (unsigned long long)seq, reason,
+                    detail && *detail ? detail : "-", more);
+        w->reasons[i].logged_ms = now;
+        w->reasons[i].quiet = 0;
+        break;
     }
     if (kf_redis_ready(w->redis))
         kf_redis_cmd(w->redis, NULL, NULL, "HINCRBY kefu:stats:worker:%s rejected:%s 1",
@@ -281,12 +300,10 @@ void kf_call_reject(kf_call_t *call, const char *reason, const char *fmt, ...)
 {
     call->rejected = true;
     snprintf(call->reason, sizeof(call->reason), "%s", reason);
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    vsnprintf(call->detail, sizeof(call->detail), fmt, ap);
     va_end(ap);
-    kf_log_warn("seq %llu: skipped (%s): %s", (unsigned long long)call->seq, reason, msg);
 }
 
 static void s_on_reply(kf_redis_t *r, redisReply *reply, void *arg);
@@ -475,13 +492,11 @@ static void s_on_reply(kf_redis_t *r, redisReply *reply, void *arg)
         w->recovering = true;
         kf_daemon_exit(w->d, 1);
     } else if (reply->type == REDIS_REPLY_ERROR) {
-        kf_log_err("seq %llu: the Lua step failed: %s", (unsigned long long)c->seq, reply->str);
-        s_count_reason(w, "script");
+        s_count_reason(w, c->seq, "script", reply->str);
     } else {
         const char *status = s_parse_reply(w, c, reply);
         if (!status) {
-            kf_log_err("seq %llu: unexpected reply from the Lua step", (unsigned long long)c->seq);
-            s_count_reason(w, "reply");
+            s_count_reason(w, c->seq, "reply", "unexpected reply from the Lua step");
         } else if (c->kind == S_FIRE && strcmp(status, "more") == 0 && !w->recovering) {
             /* more timers are due: run the same step again before anything else */
             kf_call_t *again = s_call_new(w, S_FIRE, c->seq, "", "sys.clock",
@@ -490,9 +505,11 @@ static void s_on_reply(kf_redis_t *r, redisReply *reply, void *arg)
             s_submit(w, again);
             return;
         } else if (strncmp(status, "unknown", 7) == 0) {
-            s_count_reason(w, strcmp(status, "unknown") != 0 ? status
-                              : c->miss[0]                 ? c->miss
-                                                           : "unknown_order");
+            s_count_reason(w, c->seq,
+                           strcmp(status, "unknown") != 0 ? status
+                           : c->miss[0]                 ? c->miss
+                                                        : "unknown_order",
+                           "nothing it refers to is known");
         }
     }
     if (c->kind == S_FIRE)
@@ -587,9 +604,7 @@ static void s_apply(kf_worker_t *w, uint64_t seq, const uint8_t *data, size_t le
     char err[256];
     kf_env_t *env = kf_proto_decode(data, len, NULL, S_EVENT_MAX, &why, err, sizeof(err));
     if (!env) {
-        kf_log_warn("seq %llu: skipped (%s): %s", (unsigned long long)seq, kf_reject_name(why),
-                    err);
-        s_count_reason(w, kf_reject_name(why));
+        s_count_reason(w, seq, kf_reject_name(why), err);
         s_skip(w, seq);
         return;
     }
@@ -613,7 +628,7 @@ static void s_apply(kf_worker_t *w, uint64_t seq, const uint8_t *data, size_t le
         rc = route->fn(w, env, c, w->def.arg);
     kf_env_free(env);
     if (rc != KF_OK || c->rejected) {
-        s_count_reason(w, c->rejected ? c->reason : "handler");
+        s_count_reason(w, seq, c->rejected ? c->reason : "handler", c->detail);
         s_call_free(c);
         s_skip(w, seq);
         return;
@@ -933,6 +948,10 @@ static void s_beat(kf_daemon_t *d, kf_beat_t *b, void *arg)
     uint64_t head = w->live_max > w->seen ? w->live_max : w->seen;
     b->lag = head > w->done ? (int64_t)(head - w->done) : 0;
     b->timers_pending = w->timers_pending;
+    for (int i = 0; i < S_MAX_REASONS && w->reasons[i].name[0] && b->nreasons < 16; i++) {
+        b->reason[b->nreasons] = w->reasons[i].name;
+        b->reason_n[b->nreasons++] = w->reasons[i].n;
+    }
 }
 
 static void s_on_stop(kf_daemon_t *d, void *arg)

@@ -348,6 +348,39 @@ class OrderOfArrivalTest(unittest.TestCase):
             self.assertFalse(list(s.redis().scan_iter("kefu:early:*")), "early facts left over")
 
 
+# ---------------------------------------------------------------------- operator figures
+
+class ErrorReasonTest(unittest.TestCase):
+    """Every event a worker cannot apply is counted by reason: in its heartbeat, /stats,
+    /metrics and kefuctl stat, and logged once per reason per minute."""
+
+    def test_errors_by_reason_everywhere_and_logged_once(self):
+        with Stack(clock="real") as s:
+            key = s.start_worker("kefu-crm-care", *FAST)
+            t = now_ms()
+            bad = [ev("campaign.launch", f"bf-{i}", "er", campaign_id=f"c{i}", segment="whales",
+                      channel="im", template="{buyer}亲，新品上市~", window_start_at=iso(t),
+                      window_end_at=iso(t + H)) for i in range(5)]  # no such segment
+            r = s.pub(bad)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            s.wait_applied()
+
+            def fleet():
+                return next((f for f in s.stats()["fleet"]
+                             if f["daemon"] == "kefu-crm-care"), {})
+            wait_for(lambda: fleet().get("errors_by_reason", {}).get("bad_filter") == 5,
+                     timeout=10, what="errors_by_reason in /stats")
+            self.assertEqual(fleet()["errors"], 5)
+            self.assertIn('kefu_fleet_errors_total{daemon="kefu-crm-care",instance="0",'
+                          'reason="bad_filter"} 5', s.metrics())
+            out = s.kefuctl("stat", check=True).stdout
+            self.assertIn("errors kefu-crm-care/0: bad_filter=5", out)
+            lines = [x for x in s.log(key).splitlines() if "(bad_filter)" in x]
+            self.assertEqual(len(lines), 1, lines)
+            self.assertIn("whales", lines[0])
+            self.assertEqual(s.worker_stats("crm-care").get("rejected:bad_filter"), 5)
+
+
 # ---------------------------------------------------------------------- destinations
 
 class DestinationTest(unittest.TestCase):

@@ -186,6 +186,9 @@ static void s_fleet_row(kefuctl_table_t *t, const json_t *d)
                                          s_val(d, "lag", i), s_val(d, "timers_pending", j)});
 }
 
+static char *s_reasons(const json_t *by);
+static const char *s_str(const json_t *obj, const char *key);
+
 static void s_print_fleet(const json_t *st, FILE *f)
 {
     const json_t *fleet = json_object_get(st, "fleet");
@@ -206,6 +209,16 @@ static void s_print_fleet(const json_t *st, FILE *f)
         s_fleet_row(&t, rows[i]);
     kefuctl_table_print(&t, f);
     kefuctl_table_free(&t);
+    /* what the ERRORS were: by reason, per daemon that has any */
+    for (size_t i = 0; i < n; i++) {
+        const json_t *by = json_object_get(rows[i], "errors_by_reason");
+        if (!json_is_object(by) || json_object_size(by) == 0)
+            continue;
+        char *text = s_reasons(by);
+        fprintf(f, "errors %s/%s: %s\n", s_str(rows[i], "daemon"), s_str(rows[i], "instance"),
+                text);
+        free(text);
+    }
     free(rows);
 }
 
