@@ -144,6 +144,22 @@ class HistoryImportTest(unittest.TestCase):
         for b in st:  # every stale block names its fact, older than any window
             self.assertLess(int(b["fact_at"]), now - 12 * H, b)
         self.assert_state_built()
+        self.assert_reports_true()
+
+    def assert_reports_true(self):
+        """The reports after an import: rates never over 100%, ages from the facts, no
+        anomaly dated today, no rows of zeros."""
+        doc = json.loads(self.s.kefuctl("report", "logistics", "--json", check=True).stdout)
+        self.assertTrue(doc["carriers"])
+        for c in doc["carriers"]:
+            self.assertLessEqual(c["anomalies"], c["shipments"], c)
+        for o in doc["open"]:
+            self.assertGreater(o["oldest_hours"], 50 * 24, o)
+        today = datetime.now(timezone(timedelta(hours=8))).date().isoformat()
+        self.assertFalse([d for d in doc["days"] if d["day"] == today], doc["days"])
+        pay = json.loads(self.s.kefuctl("report", "payments", "--json", check=True).stdout)
+        for row in pay["rows"]:
+            self.assertTrue(row["unpaid"] or row["reminded"] or row.get("blocked"), row)
 
     def test_backfill_builds_state_and_emits_nothing(self):
         self.publish("--backfill")
@@ -154,6 +170,7 @@ class HistoryImportTest(unittest.TestCase):
         r = self.s.kefuctl("tail", "--from-seq", "1", "--count", "1", "--idle-exit", "3")
         self.assertTrue(json.loads(r.stdout.splitlines()[0]).get("backfill"), r.stdout)
         self.assert_state_built()
+        self.assert_reports_true()
 
     def test_what_a_backfill_plans_fires_while_fresh(self):
         """A flash sale created 9 min 55 s ago, imported with --backfill: its first reminder is

@@ -192,7 +192,7 @@ class ReportTest(unittest.TestCase):
         self.put("s[1]", "20261111", {"orders": 2})  # glob characters in a shop id
 
         def days(*args):
-            return [(x["shop"], x["day"]) for x in self.json(*args)["rows"]]
+            return [(x["shop"], x["day"]) for x in self.json("--all-days", *args)["rows"]]
 
         self.assertEqual(days("--shop", "s1"),
                          [("s1", "2026-11-10"), ("s1", "2026-11-11"), ("s1", "2026-11-12")])
@@ -207,6 +207,21 @@ class ReportTest(unittest.TestCase):
         self.assertEqual(len(rows), 1)
         self.assertEqual(rows[0]["ORDERS"], "5")
         self.assertEqual(self.json("--shop", "s1", "--to", "2026-11-11")["totals"]["orders"], 140)
+
+    def test_days_without_reminder_activity_need_all_days(self):
+        """An imported history leaves days with orders and nothing unpaid, reminded or
+        blocked: no row (the TOTAL counts them), unless --all-days."""
+        self.put("s1", "20260901", {"orders": 3, "paid": 3})
+        self.put("s1", "20260902", {"orders": 2, "paid": 2})
+        self.put("s1", "20260903", {"orders": 4, "unpaid": 1, "paid": 3})
+        self.put("s1", "20260904", {"orders": 1, "blocked:stale": 1})
+        doc = self.json()
+        self.assertEqual([x["day"] for x in doc["rows"]], ["2026-09-03", "2026-09-04"])
+        self.assertEqual(doc["totals"]["orders"], 10)
+        self.assertEqual(len(self.json("--all-days")["rows"]), 4)
+        lines, rows = self.table()
+        self.assertEqual([r["DAY"] for r in rows if r["SHOP"] == "s1"],
+                         ["2026-09-03", "2026-09-04"])
 
     def test_no_data_says_so_and_succeeds(self):
         r = self.report("payments")
@@ -250,11 +265,12 @@ class ReportTest(unittest.TestCase):
                     pipe.hset(key(shop, f"2026{month:02d}{day:02d}"), mapping={"orders": 1})
                     n += 1
         pipe.execute()
-        doc = self.json()
+        doc = self.json("--all-days")  # days with orders only: rows only when asked
         self.assertEqual(len(doc["rows"]), n)
         self.assertEqual(doc["totals"]["orders"], n)
-        self.assertEqual(len(self.json("--shop", "c", "--from", "2026-03-01",
+        self.assertEqual(len(self.json("--all-days", "--shop", "c", "--from", "2026-03-01",
                                        "--to", "2026-03-31")["rows"]), 28)
+        self.assertEqual(self.json("--shop", "c")["rows"], [])
 
     # ------------------------------------------------------------------ usage and failures
     def test_usage_errors_exit_2(self):

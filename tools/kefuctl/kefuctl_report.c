@@ -453,8 +453,12 @@ int kefuctl_report_read_rows(redisContext *c, const kefuctl_report_opts_t *o,
     }
     size_t w = 0;
     for (size_t i = 0; i < keys->n; i++) { /* keep the rows with data, in key order */
-        if (v[i].seen) {
-            s_row_sum(sc, total, &v[i]);
+        bool active = o->all_days || sc->activity == 0 || v[i].counts.n > 0;
+        for (size_t k = 0; !active && k < sc->n; k++)
+            active = (sc->activity >> k & 1u) && v[i].v[k] != 0;
+        if (v[i].seen)
+            s_row_sum(sc, total, &v[i]); /* the totals count every day */
+        if (v[i].seen && active) {
             v[w++] = v[i];
         } else {
             kefuctl_report_counts_free(&v[i].counts);
@@ -479,7 +483,10 @@ static const char *const s_pay_fields[P_NFIELDS] = {
     "reminders_sms", "reminders_phone", "paid_after_reminder", "recovered_fen",
 };
 
-static const kefuctl_report_schema_t s_pay_schema = {s_pay_fields, P_NFIELDS, "blocked:"};
+/* a day with orders and nothing to remind (an imported history) is no row unless --all-days */
+static const kefuctl_report_schema_t s_pay_schema = {
+    s_pay_fields, P_NFIELDS, "blocked:",
+    1u << P_UNPAID | 1u << P_REMINDED | 1u << P_REMINDERS | 1u << P_PAID_AFTER};
 
 static void s_pay_table_row(kefuctl_table_t *t, const kefuctl_report_row_t *row)
 {
@@ -607,6 +614,7 @@ static int s_parse_args(kefuctl_report_opts_t *o, int argc, char **argv)
     static const struct option s_long[] = {
         {"shop", required_argument, NULL, 's'}, {"from", required_argument, NULL, 'f'},
         {"to", required_argument, NULL, 't'},   {"json", no_argument, NULL, 'j'},
+        {"all-days", no_argument, NULL, 'a'},
         {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
     };
     const kefuctl_verb_t *v = &kefuctl_verb_report;
@@ -621,6 +629,8 @@ static int s_parse_args(kefuctl_report_opts_t *o, int argc, char **argv)
             to = optarg;
         else if (c == 'j')
             o->json = true;
+        else if (c == 'a')
+            o->all_days = true;
         else if (c == 'h') {
             kefuctl_print_usage(stdout, v, true);
             return KEFUCTL_OK;
@@ -732,7 +742,8 @@ int kefuctl_report_list_median(redisContext *c, const char *key, double *median_
 const kefuctl_verb_t kefuctl_verb_report = {
     .name = "report",
     .fn = s_report,
-    .synopsis = "report KIND [--shop S] [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--json]",
+    .synopsis = "report KIND [--shop S] [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--all-days] "
+                "[--json]",
     .help = "    The results the workers keep per shop and shop-local day ([redis] url).\n"
             "    KIND: payments (kefu-pay-reminder): per day orders, reminders, conversion,\n"
             "    recovered, blocked; logistics (kefu-logistics): per day shipped, anomalies by\n"
@@ -750,6 +761,9 @@ const kefuctl_verb_t kefuctl_verb_report = {
             "    --from, --to DAY   only days in [from, to], shop-local, e.g. 2026-11-11 (the\n"
             "                       logistics per-shop state and the care segments, repeat\n"
             "                       purchases and campaigns are the current ones: not filtered)\n"
+            "    --all-days         payments: also the days with orders but nothing unpaid,\n"
+            "                       reminded or blocked (an imported history); the TOTAL row\n"
+            "                       counts them either way\n"
             "    --json             one JSON document: payments {\"kind\", \"rows\": [...],\n"
             "                       \"totals\"}; logistics {\"kind\", \"days\", \"open\",\n"
             "                       \"carriers\", \"median_resolve_hours\"}; reviews {\"kind\",\n"

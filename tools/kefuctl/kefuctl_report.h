@@ -15,6 +15,7 @@ typedef struct {
     const char *shop; /* --shop, or NULL for every shop */
     int from, to;     /* yyyymmdd, inclusive */
     bool json;
+    bool all_days;    /* --all-days: also the days without activity */
 } kefuctl_report_opts_t;
 
 /* One shop-day hash found by SCAN. */
@@ -55,6 +56,8 @@ typedef struct {
     const char *const *fields; /* in the order --json prints them */
     size_t n;
     const char *count_prefix;  /* "blocked:" */
+    uint32_t activity;         /* bits of the fields that make a day worth a row (with any
+                                * counted field); 0: every day with data */
 } kefuctl_report_schema_t;
 
 typedef struct {

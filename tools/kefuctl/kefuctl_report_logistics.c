@@ -18,7 +18,7 @@ enum { L_SHIPPED, L_ANOMALIES, L_RESOLVED, L_OVERDUE, L_NFIELDS };
 /* The counters of kefu:stats:lg:{shop}:<yyyymmdd>, with anomaly:<kind>. */
 static const char *const s_lg_fields[L_NFIELDS] = {"shipped", "anomalies", "resolved",
                                                    "overdue_shipping"};
-static const kefuctl_report_schema_t s_lg_schema = {s_lg_fields, L_NFIELDS, "anomaly:"};
+static const kefuctl_report_schema_t s_lg_schema = {s_lg_fields, L_NFIELDS, "anomaly:", 0};
 
 #define S_ZRANGE_BATCH 1000
 #define S_HOUR_MS 3600000.0

@@ -24,7 +24,7 @@ static const char *const s_rv_fields[R_NFIELDS] = {
     "reviews", "good", "neutral", "bad", "opened", "malicious", "resolved", "failed",
     "explained", "expired", "modified", "deleted",
 };
-static const kefuctl_report_schema_t s_rv_schema = {s_rv_fields, R_NFIELDS, "cause:"};
+static const kefuctl_report_schema_t s_rv_schema = {s_rv_fields, R_NFIELDS, "cause:", 0};
 
 #define S_MIN_MS 60000.0
 

@@ -55,7 +55,10 @@ local function open(o, kind, fact)
     local sk = skey(o, fact)
     K.count(sk, 'anomalies', 1, STATS_TTL)
     K.count(sk, 'anomaly:' .. kind, 1)
-    if o.carrier then K.count('kefu:stats:lgc:{' .. o.shop .. '}', o.carrier .. ':anomalies', 1) end
+    -- per carrier: shipments with an anomaly (a shipment counts once, whatever its kinds)
+    if o.carrier and call('HSETNX', o.okey, 'lg_anom', 1) == 1 then
+      K.count('kefu:stats:lgc:{' .. o.shop .. '}', o.carrier .. ':anomalies', 1)
+    end
   end
 end
 
@@ -324,7 +327,7 @@ local function fire(p, id_, due, t)
   if w == 'ship_warn' or w == 'ship_due' then
     if o.lg_st ~= 'paid' then return end
     if w == 'ship_warn' then return alert(o, 'overdue_shipping', 'warn', now, due) end
-    K.count(skey(o, now), 'overdue_shipping', 1, STATS_TTL)
+    K.count(skey(o, due), 'overdue_shipping', 1, STATS_TTL) -- the day it became overdue
     task(o, 'overdue_shipping', 'high', now, due, now + DAY)
     return contact(o, 'overdue_shipping', now, due, t.tpl)
   end
