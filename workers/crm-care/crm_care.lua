@@ -620,7 +620,7 @@ local function still(t, now)
 end
 
 local function fire(p, id, due, t)
-  local now = SIM and due or NOW
+  local now = K.now
   if t.w == 'care' then
     if still(t, now) then send(p, t, now) end
   elseif t.w == 'seg' then

@@ -320,7 +320,7 @@ end
 
 -- A watch comes due.
 local function fire(p, id_, due, t)
-  local now = SIM and due or NOW
+  local now = K.now
   local o = load(t)
   if o.lg_st == 'ended' or not o.lg_st then return end
   local w = t.w

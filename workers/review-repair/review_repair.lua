@@ -229,7 +229,7 @@ H['shop.config'] = function(p, A)
 end
 
 local function fire(p, id_, due, t)
-  local now = SIM and due or NOW
+  local now = K.now
   local c = load_case(t.shop, t.case)
   if not c or c.closed then return end
   local w = t.w
