@@ -23,11 +23,11 @@ def now_ms():
     return int(time.time() * 1000)
 
 
-def offset_for_local(hour):
-    """The UTC offset (minutes) at which the local time now is about `hour`:00."""
+def offset_for_local(hour, minute=0):
+    """The UTC offset (minutes) at which the local time now is about hour:minute."""
     utc = datetime.now(timezone.utc)
     mins = utc.hour * 60 + utc.minute
-    off = (hour * 60 - mins) % 1440
+    off = (hour * 60 + minute - mins) % 1440
     return off - 1440 if off > 720 else off
 
 
@@ -269,6 +269,50 @@ class ReviewRealClockTest(unittest.TestCase):
         return s.hash(f"kefu:case:{{{shop}}}:rv:{shop}:new2").get("review-repair") or next(
             k.decode().rsplit(":", 1)[1] for k in s.redis().scan_iter("kefu:timers:review-repair:*")
             if s.redis().zscore(k, f"rv:{shop}:new2:phone1") is not None)
+
+
+class PayReminderHoldTest(unittest.TestCase):
+    """Reminders planned from orders that arrive late (imported, or the worker was down): a
+    repeat buyer's call came due in a phone window that is over now. It is never made outside
+    the phone windows: held to the next one while that is within 6 h of its time (DOMAIN §0),
+    else dropped as stale."""
+
+    def order(self, sh, off, hh, mm):
+        """A repeat buyer's order whose call (deadline - 24 h) is due today at hh:mm local."""
+        lt = local_of(now_ms(), off)
+        call = int(lt.replace(hour=hh, minute=mm, second=0, microsecond=0).timestamp() * 1000)
+        created = call - 2 * DAY
+        buyer = {"buyer_id": f"{sh}-b1", "nick": "老顾客", "name": "李娜"}
+        items = [{"sku_id": "k1", "title": "羊毛被", "qty": 1, "price_fen": 29900}]
+        return call, [shop_config(sh, name=f"{sh}小店", utc_offset_minutes=off),
+                      ev("order.created", f"{sh}-o0", sh, order_id="o0", buyer=buyer,
+                         items=items, total_fen=29900, created_at=iso(created - 30 * DAY)),
+                      ev("order.paid", f"{sh}-p0", sh, order_id="o0", buyer_id=buyer["buyer_id"],
+                         at=iso(created - 30 * DAY + H)),
+                      ev("order.created", f"{sh}-o1", sh, order_id="o1", buyer=buyer,
+                         items=items, total_fen=29900, created_at=iso(created))]
+
+    def test_a_late_call_is_held_to_the_next_phone_window_or_dropped(self):
+        with Stack(clock="real") as s:
+            s.start_worker("kefu-pay-reminder", *FAST)
+            day_off = offset_for_local(11, 45)   # the 10:00-11:30 window just closed
+            night_off = offset_for_local(23, 0)  # quiet hours
+            day_call, day = self.order("pd", day_off, 11, 0)
+            _, night = self.order("pn", night_off, 20, 0)
+            r = s.pub(day + night)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            s.wait_applied()
+            quiet(s, seconds=2.5)
+            self.assertFalse([a for a in s.actions() if a.get("channel") == "phone"], s.actions())
+            part = s.hash("kefu:order:{pd}:o1").get("pay-reminder")
+            due = s.redis().zscore(f"kefu:timers:pay-reminder:{part}", "pd:o1:1")
+            self.assertIsNotNone(due, "the call is not planned any more")
+            at = local_of(int(due), day_off)
+            self.assertEqual((at.hour, at.minute), (15, 0), at)  # the next window, same day
+            self.assertLessEqual(int(due) - day_call, 6 * H)
+            night_blocks = [b for b in s.blocked() if b["shop_id"] == "pn"]
+            self.assertEqual([(b["channel"], b["block"]) for b in night_blocks],
+                             [("phone", "stale")], night_blocks)
 
 
 # ---------------------------------------------------------------------- order of arrival
