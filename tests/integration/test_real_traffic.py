@@ -69,22 +69,22 @@ def quiet(s, seconds=1.5, timeout=20):
     raise AssertionError(f"actions/blocks still growing after {timeout}s: {last}")
 
 
-def stale_counts(s):
+def held_counts(s, what):
+    """{reason: n} of the workers' `<what>:<reason>` counters (what: stale, backfill)."""
     out = {}
     for g in GROUPS:
         for k, v in s.worker_stats(g).items():
-            if k.startswith("stale:"):
-                out[k[6:]] = out.get(k[6:], 0) + v
+            if k.startswith(what + ":"):
+                out[k[len(what) + 1:]] = out.get(k[len(what) + 1:], 0) + v
     return out
+
+
+def stale_counts(s):
+    return held_counts(s, "stale")
 
 
 def backfill_counts(s):
-    out = {}
-    for g in GROUPS:
-        for k, v in s.worker_stats(g).items():
-            if k.startswith("backfill:"):
-                out[k[9:]] = out.get(k[9:], 0) + v
-    return out
+    return held_counts(s, "backfill")
 
 
 # ---------------------------------------------------------------------- history import
