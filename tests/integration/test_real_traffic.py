@@ -409,6 +409,47 @@ class OrderOfArrivalTest(unittest.TestCase):
             self.assertFalse(list(s.redis().scan_iter("kefu:early:*")), "early facts left over")
 
 
+class FreshnessOverrideTest(unittest.TestCase):
+    """A shop's shop.config `freshness` overrides a window by reason (care_shipped) or by group
+    (logistics); a window must be positive (the broker rejects it)."""
+
+    def test_per_shop_windows(self):
+        D = Days(date(2031, 8, 1), 2)
+        with Stack(clock="simulated") as s:
+            s.start_worker("kefu-crm-care", *FAST)
+            s.start_worker("kefu-logistics", *FAST)
+            t = D(0, "12:00")
+            tight = [{"kind": "care_shipped", "minutes": 30}, {"kind": "logistics", "minutes": 60}]
+            s.pub([clock(t), shop_config("fd", name="fd小店"),
+                   shop_config("ft", name="ft小店", freshness=tight)])
+            bad = dict(shop_config("fx", name="fx小店", freshness=[{"kind": "logistics",
+                                                                    "minutes": 0}]))
+            r = s.pub([bad])
+            self.assertEqual(r.returncode, 1, r.stdout)
+            self.assertIn("invalid_field", r.stdout + r.stderr)
+            evs = []
+            for sh in ("fd", "ft"):
+                evs += [ev("order.created", f"{sh}-c", sh, order_id="o1",
+                           buyer={"buyer_id": "b1", "nick": "小许"}, total_fen=100,
+                           items=[{"sku_id": "k", "title": "碗", "qty": 1, "price_fen": 100}],
+                           created_at=iso(t - 5 * H)),
+                        ev("order.paid", f"{sh}-p", sh, order_id="o1", at=iso(t - 5 * H)),
+                        # shipped 2 h ago, out of area 2 h ago: facts 2 h old
+                        ev("order.shipped", f"{sh}-s", sh, order_id="o1", carrier="中通",
+                           tracking_no=f"T{sh}", shipped_at=iso(t - 2 * H)),
+                        ev("logistics.scan", f"{sh}-207", sh, order_id="o1", tracking_no=f"T{sh}",
+                           carrier="中通", state=207, city="杭州", at=iso(t - 2 * H))]
+            s.pub(evs)
+            s.wait_applied()
+            got = {(a["shop_id"], a.get("reason")) for a in s.actions()}
+            self.assertIn(("fd", "care_shipped"), got)
+            self.assertIn(("fd", "logistics_out_of_area"), got)
+            self.assertFalse([g for g in got if g[0] == "ft"], got)
+            stale = stale_counts(s)
+            self.assertEqual(stale.get("care_shipped"), 1, stale)
+            self.assertEqual(stale.get("logistics_out_of_area"), 2, stale)  # task and contact
+
+
 # ---------------------------------------------------------------------- operator figures
 
 class ErrorReasonTest(unittest.TestCase):
