@@ -450,6 +450,48 @@ class FreshnessOverrideTest(unittest.TestCase):
             self.assertEqual(stale.get("logistics_out_of_area"), 2, stale)  # task and contact
 
 
+class TruthfulTextTest(unittest.TestCase):
+    """DOMAIN §0 truthful texts: names, not ids or empty placeholders, in what agents read; the
+    review's date in the repair script; an sms that leaves a private item out."""
+
+    def test_summaries_scripts_and_private_items(self):
+        D = Days(date(2031, 9, 1), 4)
+        with Stack(clock="simulated") as s:
+            for w in ("kefu-logistics", "kefu-review-repair", "kefu-pay-reminder"):
+                s.start_worker(w, *FAST)
+            sh = "tt"
+            t0 = D(0, "09:00")
+            buyer = {"buyer_id": "b1", "nick": "小许", "name": "许文"}
+            s.pub([clock(t0), shop_config(sh, name="tt小店", agents=["a1"],
+                                          private_skus=["k-private"])])
+            s.pub([ev("order.created", "tt-c1", sh, order_id="o1", buyer=buyer, total_fen=100,
+                      items=[{"sku_id": "k", "title": "碗", "qty": 1, "price_fen": 100}],
+                      created_at=iso(t0)),
+                   ev("order.paid", "tt-p1", sh, order_id="o1", at=iso(t0)),
+                   ev("order.created", "tt-c2", sh, order_id="o2",
+                      buyer={"buyer_id": "b2", "nick": "小江", "name": "江月"}, total_fen=9900,
+                      items=[{"sku_id": "k-private", "title": "私密护理液", "qty": 1,
+                              "price_fen": 9900}], created_at=iso(t0)),
+                   # at 22:00 (outside working hours): a call at the next phone window
+                   review(sh, "r1", "bad", D(0, "22:00"), order="o9")])
+            s.pub([clock(t0 + k * H) for k in range(1, 72)])
+            s.wait_applied()
+            acts = {a.get("action_id") or a.get("task_id") or a.get("alert_id"): a
+                    for a in s.actions()}
+            task = acts[f"lg:{sh}:o1:overdue_shipping:task"]
+            self.assertEqual(task["summary"], "overdue_shipping: 订单 o1 · 许文", task)
+            call = acts[f"rv:{sh}:r1:phone1"]
+            self.assertIn("您9月1日对真丝枕套的评价", call["text"])
+            reminders = [a for a in s.actions() if a.get("order_id") == "o2"
+                         and a.get("reason") == "payment_reminder"]
+            sms = [a for a in reminders if a["channel"] == "sms"]
+            im = [a for a in reminders if a["channel"] == "im"]
+            self.assertTrue(sms and im, reminders)
+            self.assertNotIn("私密护理液", sms[0]["text"])
+            self.assertIn("宝贝", sms[0]["text"])
+            self.assertIn("私密护理液", im[0]["text"])  # a chat is private; an sms is not
+
+
 # ---------------------------------------------------------------------- operator figures
 
 class ErrorReasonTest(unittest.TestCase):
