@@ -336,6 +336,11 @@ def scenario(shop, D):
         ev("order.created", f"{shop}-oc", shop, order_id=o, buyer=buyer, items=items,
            total_fen=9900, kind="normal", created_at=iso(D(0, "09:00"))),
         ev("order.paid", f"{shop}-op", shop, order_id=o, at=iso(D(0, "09:40"))),
+        # a second order, closed unpaid before its first reminder (14:00)
+        ev("order.created", f"{shop}-oc2", shop, order_id=f"{shop}-o2", buyer=buyer, items=items,
+           total_fen=9900, kind="normal", created_at=iso(D(0, "09:50"))),
+        ev("order.closed", f"{shop}-ox2", shop, order_id=f"{shop}-o2", reason="buyer",
+           at=iso(D(0, "10:30"))),
         ev("order.shipped", f"{shop}-os", shop, order_id=o, carrier="中通", tracking_no=tr,
            shipped_at=iso(D(0, "16:00"))),
         scan(103, D(0, "18:00"), "南京"),
@@ -353,8 +358,8 @@ def scenario(shop, D):
 
 
 class OrderOfArrivalTest(unittest.TestCase):
-    """DESIGN §3.10: the same actions whatever order related events arrive in (payment before
-    the order, scans before the shipment and out of order, a review change and a case update
+    """DESIGN §3.10: the same actions whatever order related events arrive in (payment or close
+    before the order, scans before the shipment and out of order, a review change and a case update
     before the review, the opt-out and the profile before the first order). Each permutation
     runs as its own shop in one stack; the action sets are compared with the shop id taken
     out."""
@@ -403,6 +408,7 @@ class OrderOfArrivalTest(unittest.TestCase):
             self.assertFalse([x for x in ref if "payment_reminder" in x])
             for sh in orders:
                 self.assertEqual(s.hash(f"kefu:order:{{{sh}}}:{sh}-o1").get("pr_st"), "paid")
+                self.assertEqual(s.hash(f"kefu:order:{{{sh}}}:{sh}-o2").get("pr_st"), "closed")
                 self.assertEqual(s.hash(f"kefu:case:{{{sh}}}:rv:{sh}:r1").get("status"),
                                  "resolved")
                 self.assertEqual(s.profile(sh, f"{sh}-b1").get("orders"), "1")
