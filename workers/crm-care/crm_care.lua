@@ -84,6 +84,12 @@ end
 
 -- ------------------------------------------------------------------ sending care
 
+-- Care of kind reason due at due can still go out at clk (the freshness rule, K.FRESH).
+local function still_fresh(shop, reason, due, clk)
+  local till = K.fresh_until({shop_id = shop, reason = reason, fact_at = due, _due = due})
+  return not till or till >= clk
+end
+
 local function action_id(t)
   if t.order ~= '' then return 'care:' .. t.shop .. ':' .. t.order .. ':' .. t.k end
   return 'care:' .. t.shop .. ':' .. t.buyer .. ':' .. t.k .. ':' .. t.sfx
@@ -297,12 +303,11 @@ local function items_bought(p, A, buyer, items, at, clk)
         local id = 'rep:' .. A.shop .. ':' .. buyer .. ':' .. sku
         if interval >= 7 * DAY then
           local due = last + floor(0.85 * interval)
-          local limit = due + 3 * DAY
-          if limit >= clk then
+          -- planned only while it can still go out (its freshness, kf_worker.lua)
+          if still_fresh(A.shop, 'care_replenish', due, clk) then
             S.add(p, id, math.max(due, clk), {w = 'care', k = 'replenish', shop = A.shop,
               buyer = buyer, order = '', sfx = sku .. ':' .. cnt, n = cnt, sku = sku, ch = 'im',
-              tpl = A.t_replenish, wins = A.wwin, limit = limit, off = A.off, caps = A.caps,
-              planned = due,
+              tpl = A.t_replenish, wins = A.wwin, off = A.off, caps = A.caps, planned = due,
               v = {item = title}})
           else
             S.cancel(p, id)
@@ -400,11 +405,10 @@ local function plan_usage(p, A, order, o, at, clk)
   end
   call('HSET', ok, 'cc_use', fmt_int(at))
   local due = at + 7 * DAY
-  local limit = due + 3 * DAY
-  if limit < clk then return end
+  if not still_fresh(A.shop, 'care_usage', due, clk) then return end
   S.add(p, 'use:' .. A.shop .. ':' .. order, math.max(due, clk),
         order_care(A, order, o, 'usage', {w = 'care', tpl = A.t_usage, wins = A.wwin,
-                                           limit = limit, fact = at, planned = due}))
+                                           fact = at, planned = due}))
 end
 
 -- A: okey, order, buyer, at, clk, tk, tracking, carrier, tpl
@@ -628,7 +632,7 @@ local function fire(p, id, due, t)
     if seg == 'at_risk' then
       local wb = {k = 'winback', shop = t.shop, buyer = t.buyer, order = '',
                   sfx = tostring(K.yyyymmdd(now, n(t.off))), ch = 'sms', tpl = t.t_winback,
-                  wins = t.swin, limit = due + 3 * DAY, off = t.off, caps = t.caps,
+                  wins = t.swin, off = t.off, caps = t.caps,
                   sname = t.sname, planned = due}
       if still(wb, now) then send(p, wb, now) end
     end
@@ -638,7 +642,7 @@ local function fire(p, id, due, t)
     local year = tostring(floor(K.yyyymmdd(due, n(t.off)) / 10000))
     if n(v[1]) >= 1 then
       send(p, {k = 'birthday', shop = t.shop, buyer = t.buyer, order = '', sfx = year,
-               ch = 'sms', tpl = t.tpl, wins = t.swin, limit = due + 12 * 3600000, off = t.off,
+               ch = 'sms', tpl = t.tpl, wins = t.swin, off = t.off,
                caps = t.caps, sname = t.sname, planned = due}, now)
       if has_tag(v[2], 'loyal') then
         local agents = call('GET', 'kefu:crm:agents:{' .. t.shop .. '}') or ''
