@@ -77,8 +77,7 @@ local function fire(p, id, due, t)
     P.block(c, why, now)
     K.count(t.skey, 'blocked:' .. why, 1)
   end
-  if t.drop then return block(t.drop) end
-  if now > t.deadline then return block('deadline') end
+  if t.drop then return block(t.drop) end -- could not be placed before its limit (pay_reminder.c)
   local sent = tonumber(o[2] or '0')
   if sent >= 2 then return block('max_reminders') end
   local a = t.a
