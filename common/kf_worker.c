@@ -159,9 +159,11 @@ static void s_count_reason(kf_worker_t *w, uint64_t seq, const char *reason, con
     w->errors++;
     int64_t now = kf_mono_ms();
     for (int i = 0; i < S_MAX_REASONS; i++) {
+        bool last = i == S_MAX_REASONS - 1; /* a full table: the rest count as "other" */
         if (!w->reasons[i].name[0])
-            snprintf(w->reasons[i].name, sizeof(w->reasons[i].name), "%s", reason);
-        if (strcmp(w->reasons[i].name, reason) != 0 && i < S_MAX_REASONS - 1)
+            snprintf(w->reasons[i].name, sizeof(w->reasons[i].name), "%s",
+                     last ? "other" : reason);
+        if (strcmp(w->reasons[i].name, reason) != 0 && !last)
             continue;
         w->reasons[i].n++;
         if (w->reasons[i].logged_ms && now - w->reasons[i].logged_ms < 60000) {

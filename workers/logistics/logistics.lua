@@ -45,7 +45,7 @@ local function render(o, tpl, now)
 end
 
 -- An anomaly of kind opens at fact (the business time it became one), counted once per
--- shipment and kind (kefu:lg:seen: a shipment's kind counts once even when it opens again).
+-- shipment and kind (the order hash's lg_seen:<kind>: counted once even when it opens again).
 local function open(o, kind, fact)
   local z = 'kefu:lg:open:{' .. o.shop .. '}'
   call('ZREMRANGEBYSCORE', z, '-inf', '(' .. fmt_int(K.now - 60 * DAY)) -- never resolved: 60 days
