@@ -68,6 +68,10 @@ typedef struct {
         char name[32];
         uint64_t n;
     } reasons[16];
+    /* kefu-dispatch only: the latest DispatchStats, packed (broker_dispatch.c; owned) */
+    uint8_t *dispatch;
+    size_t dispatch_len;
+    bool has_dispatch, dispatch_bad;
 } fleet_entry_t;
 
 /* broker_campaigns.c: the campaign progress shown in /stats and /metrics (private) */
@@ -124,6 +128,10 @@ void broker_http_reply(broker_t *b, item_t *item);
 
 /* broker_stats.c */
 void broker_fleet_beat(broker_t *b, const kf_env_t *env);
+/* true while the entry's heartbeats arrive (fewer than dead_after_beats missed) */
+bool broker_fleet_alive(broker_t *b, const fleet_entry_t *e);
+/* Frees the fleet view (at exit). */
+void broker_fleet_free(broker_t *b);
 char *broker_stats_json(broker_t *b);
 char *broker_stats_prometheus(broker_t *b);
 int broker_monitor_start(broker_t *b, char *err, size_t errlen);
@@ -137,5 +145,17 @@ void broker_campaigns_destroy(broker_t *b);
 json_t *broker_campaigns_json(broker_t *b);
 /* The kefu_campaign_* families of /metrics. */
 void broker_campaigns_metrics(broker_t *b, kf_text_t *t);
+
+/* broker_dispatch.c: the delivery statistics of kefu-dispatch (docs/dispatch.md
+ * "Observability") from its heartbeats. Keeps a bounded copy of hb->dispatch in e (the decoded
+ * heartbeat lives only during the callback); clears it when the heartbeat has none. */
+void broker_dispatch_keep(fleet_entry_t *e, const Kefu__V1__Heartbeat *hb);
+/* Frees what broker_dispatch_keep kept. */
+void broker_dispatch_forget(fleet_entry_t *e);
+/* The "dispatch" object of /stats, summed over the live kefu-dispatch instances, or JSON null
+ * when none is alive (new reference). */
+json_t *broker_dispatch_json(broker_t *b);
+/* The kefu_dispatch_* families of /metrics. */
+void broker_dispatch_metrics(broker_t *b, kf_text_t *t);
 
 #endif

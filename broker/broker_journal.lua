@@ -7,8 +7,8 @@
 -- ARGV[3..] = triples: event_id, topic, envelope bytes
 --
 -- Returns one integer per event: seq > 0 when journaled, -seq when event_id was already
--- seen (a duplicate of the event journaled as seq). The envelope is stored with field 6
--- (seq) appended: protobuf's last-one-wins makes the stored bytes carry their own seq.
+-- seen (a duplicate of the event journaled as seq). The envelope is stored as it came; its
+-- seq is the entry id's (kf_journal.h reads it from there).
 
 local ttl = ARGV[1]
 local maxlen = ARGV[2]
@@ -23,24 +23,6 @@ if seq == 0 then
 end
 
 local call = redis.call
-local char = string.char
-local floor = math.floor
-
--- protobuf varint of a non-negative integer (seq stays far below 2^53)
-local function varint(n)
-  if n < 128 then return char(n) end
-  if n < 16384 then return char(n % 128 + 128, floor(n / 128)) end
-  if n < 2097152 then
-    return char(n % 128 + 128, floor(n / 128) % 128 + 128, floor(n / 16384))
-  end
-  local t = {}
-  while n >= 128 do
-    t[#t + 1] = char(n % 128 + 128)
-    n = floor(n / 128)
-  end
-  t[#t + 1] = char(n)
-  return table.concat(t)
-end
 
 local out = {}
 local first = seq
@@ -51,7 +33,7 @@ for i = 3, #ARGV - 2, 3 do
   if call('SET', pubid, snxt, 'NX', 'EX', ttl) then
     seq = nxt
     call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, snxt .. '-0',
-         't', ARGV[i + 1], 'e', ARGV[i + 2] .. '\48' .. varint(seq))
+         't', ARGV[i + 1], 'e', ARGV[i + 2])
     out[#out + 1] = seq
   else
     out[#out + 1] = -tonumber(call('GET', pubid) or '0')

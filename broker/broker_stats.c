@@ -1,5 +1,5 @@
 /* kefu-broker: counters, the fleet view from heartbeats, /stats JSON and /metrics (with the
- * campaigns of broker_campaigns.c). */
+ * campaigns of broker_campaigns.c and the delivery statistics of broker_dispatch.c). */
 #include <errno.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -34,6 +34,7 @@ static fleet_entry_t *s_fleet_find(broker_t *b, const char *daemon, const char *
     for (size_t i = 1; i < b->nfleet; i++)
         if (b->fleet[i].last_seen_mono < b->fleet[oldest].last_seen_mono)
             oldest = i;
+    broker_dispatch_forget(&b->fleet[oldest]);
     memset(&b->fleet[oldest], 0, sizeof(fleet_entry_t));
     return &b->fleet[oldest];
 }
@@ -64,14 +65,24 @@ void broker_fleet_beat(broker_t *b, const kf_env_t *env)
         snprintf(e->reasons[e->nreasons].name, sizeof(e->reasons[0].name), "%s", r->reason);
         e->reasons[e->nreasons++].n = r->n;
     }
+    broker_dispatch_keep(e, hb);
     e->last_seen_mono = kf_mono_ms();
     if (was_dead)
         kf_log_notice("fleet: %s/%s (pid %d) is alive", e->daemon, e->instance, e->pid);
 }
 
-static bool s_alive(broker_t *b, const fleet_entry_t *e)
+bool broker_fleet_alive(broker_t *b, const fleet_entry_t *e)
 {
     return kf_mono_ms() - e->last_seen_mono <= b->bconf->dead_after_beats * b->conf->heartbeat_ms;
+}
+
+void broker_fleet_free(broker_t *b)
+{
+    for (size_t i = 0; i < b->nfleet; i++)
+        broker_dispatch_forget(&b->fleet[i]);
+    free(b->fleet);
+    b->fleet = NULL;
+    b->nfleet = 0;
 }
 
 /* ------------------------------------------------------------------ /stats */
@@ -117,7 +128,7 @@ static json_t *s_fleet(broker_t *b)
         json_array_append_new(
             a, json_pack("{ss ss si ss sI sb sI sI sI sI sI sI}", "daemon", e->daemon, "instance",
                          e->instance, "pid", (int)e->pid, "version", e->version, "uptime_s",
-                         (json_int_t)e->uptime_s, "alive", s_alive(b, e), "age_ms",
+                         (json_int_t)e->uptime_s, "alive", broker_fleet_alive(b, e), "age_ms",
                          (json_int_t)(now - e->last_seen_mono), "processed",
                          (json_int_t)e->processed, "errors", (json_int_t)e->errors, "lag",
                          (json_int_t)e->lag, "timers_pending", (json_int_t)e->timers_pending,
@@ -141,7 +152,7 @@ char *broker_stats_json(broker_t *b)
     for (int i = 0; i < BROKER_NTOPICS; i++)
         dup += b->topics[i].duplicates;
     json_t *o = json_pack(
-        "{ss ss si sI ss s{sb sI sI} s{sI sI sI} so so sI so sI sI sI so so}", "daemon",
+        "{ss ss si sI ss s{sb sI sI} s{sI sI sI} so so sI so sI sI sI so so so}", "daemon",
         "kefu-broker", "version", KEFU_VERSION, "pid", (int)getpid(), "uptime_s",
         (json_int_t)((kf_mono_ms() - b->started_mono) / 1000), "now", now, "redis", "connected",
         kf_redis_ready(b->redis), "reconnects", (json_int_t)kf_redis_reconnects(b->redis),
@@ -150,7 +161,7 @@ char *broker_stats_json(broker_t *b)
         "totals", s_totals(b), "rejects", rej, "duplicates", (json_int_t)dup, "topics",
         s_topics(b), "subscribers", (json_int_t)b->subscribers, "publishers",
         (json_int_t)b->publishers, "subscriptions", (json_int_t)b->subscriptions, "fleet",
-        s_fleet(b), "campaigns", broker_campaigns_json(b));
+        s_fleet(b), "campaigns", broker_campaigns_json(b), "dispatch", broker_dispatch_json(b));
     char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
     char *line = kf_xasprintf("%s\n", text);
@@ -175,7 +186,7 @@ static void s_fleet_metrics(kf_text_t *t, broker_t *b)
     kf_stats_family(t, "kefu_fleet_up", "gauge", "1 while the daemon's heartbeats arrive");
     for (size_t i = 0; i < b->nfleet; i++) {
         const char *l[] = {"daemon", b->fleet[i].daemon, "instance", b->fleet[i].instance, NULL};
-        kf_stats_sample(t, "kefu_fleet_up", l, s_alive(b, &b->fleet[i]));
+        kf_stats_sample(t, "kefu_fleet_up", l, broker_fleet_alive(b, &b->fleet[i]));
     }
     kf_stats_family(t, "kefu_fleet_lag", "gauge", "events behind the journal head");
     for (size_t i = 0; i < b->nfleet; i++) {
@@ -243,6 +254,7 @@ char *broker_stats_prometheus(broker_t *b)
           (double)kf_redis_reconnects(b->redis));
     s_fleet_metrics(&t, b);
     broker_campaigns_metrics(b, &t);
+    broker_dispatch_metrics(b, &t);
     return kf_text_take(&t);
 }
 

@@ -96,7 +96,7 @@ done:
     if (b.refresh_ev)
         event_free(b.refresh_ev);
     free(b.batch);
-    free(b.fleet);
+    broker_fleet_free(&b);
     kf_daemon_destroy(&d);
     return code;
 }

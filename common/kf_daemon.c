@@ -297,6 +297,7 @@ static void s_send_beat(kf_daemon_t *self)
         rc[i].n = b.reason_n[i];
         rcp[i] = &rc[i];
     }
+    hb.dispatch = (Kefu__V1__DispatchStats *)b.dispatch;
     hb.n_error_reasons = nr;
     hb.error_reasons = nr ? rcp : NULL;
     char id[96];

@@ -22,6 +22,7 @@ typedef struct {
     size_t nreasons;               /* errors by reason: names borrowed until the beat is sent */
     const char *reason[16];
     uint64_t reason_n[16];
+    const void *dispatch;          /* kefu-dispatch: a Kefu__V1__DispatchStats (borrowed) */
 } kf_beat_t;
 typedef void(kf_daemon_beat_fn)(kf_daemon_t *d, kf_beat_t *beat, void *arg);
 

@@ -262,6 +262,13 @@ static const char *s_enum_name(const ProtobufCEnumDescriptor *ed, const Protobuf
     return buf;
 }
 
+const char *kf_json_enum_name(const ProtobufCEnumDescriptor *ed, int value, char *buf,
+                              size_t len)
+{
+    const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(ed, value);
+    return ev ? s_enum_name(ed, ev, buf, len) : NULL;
+}
+
 static bool s_enum_unspecified(const ProtobufCEnumDescriptor *ed, const ProtobufCEnumValue *ev)
 {
     char name[128];

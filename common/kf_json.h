@@ -27,6 +27,10 @@ kf_env_t *kf_json_parse_event(const char *text, size_t len, const char *topic_hi
                               size_t errlen);
 kf_env_t *kf_json_to_event(json_t *obj, const char *topic_hint, char *err, size_t errlen);
 
+/* The JSON name of an enum value ("sms" for CHANNEL_SMS) in buf; NULL when ed has no such value. */
+const char *kf_json_enum_name(const ProtobufCEnumDescriptor *ed, int value, char *buf,
+                              size_t len);
+
 /* The flat JSON object of an envelope (new reference). */
 json_t *kf_json_from_event(const kf_env_t *env);
 /* The same as one compact line (malloc'd, no newline). */

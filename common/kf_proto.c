@@ -178,6 +178,12 @@ static kf_reject_t s_check_value(const ProtobufCFieldDescriptor *f, const void *
             snprintf(err, errlen, "field '%s' is not valid UTF-8", f->name);
             return KF_REJ_INVALID_UTF8;
         }
+        if (s && *s && (strcmp(f->name, "url") == 0 || strcmp(f->name, "webhook_url") == 0) &&
+            ((strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0) ||
+             strlen(s) > 2048 || strpbrk(s, " \t\r\n"))) {
+            snprintf(err, errlen, "field '%s' must be an http:// or https:// URL", f->name);
+            return KF_REJ_INVALID_FIELD;
+        }
         break;
     }
     case PROTOBUF_C_TYPE_INT64: {

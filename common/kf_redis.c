@@ -3,6 +3,7 @@
 
 #include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,10 +14,11 @@
 
 #define KF_REDIS_MAX_SCRIPTS 32
 
+/* A Redis Functions library: FUNCTION LOAD REPLACE on every (re)connect, FCALL fname. */
 typedef struct {
     char *name;
-    char *body;
-    char sha[41];
+    char *code;      /* the library's text, with its "#!lua name=" line */
+    char fname[128]; /* the library's and its function's name: <name>_<12 hex of its SHA-1> */
 } s_script_t;
 
 struct kf_redis_s {
@@ -37,7 +39,8 @@ struct kf_redis_s {
     int nscripts;
 };
 
-/* One request in flight: the user's callback, and what a NOSCRIPT retry needs. */
+/* One request in flight: the user's callback, and what a retry needs (a Redis that lost its
+ * functions: FLUSHALL/FUNCTION FLUSH, or a restart without persistence). */
 typedef struct {
     kf_redis_t *self;
     kf_redis_fn *fn;
@@ -46,6 +49,7 @@ typedef struct {
     int nkeys, argc;
     const char **argv;
     const size_t *argvlen;
+    bool retried;
 } s_req_t;
 
 static void s_connect(kf_redis_t *self);
@@ -131,11 +135,14 @@ static void s_on_script_loaded(redisAsyncContext *ac, void *r, void *priv)
     intptr_t i = (intptr_t)priv;
     if (!self || !reply)
         return;
-    if (reply->type == REDIS_REPLY_STRING && reply->len == 40)
-        memcpy(self->scripts[i].sha, reply->str, 41);
-    else
-        kf_log_err("redis: SCRIPT LOAD %s failed: %s", self->scripts[i].name,
-                   reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+    if (reply->type == REDIS_REPLY_ERROR)
+        kf_log_err("redis: FUNCTION LOAD %s failed: %s", self->scripts[i].fname, reply->str);
+}
+
+static void s_load(redisAsyncContext *ac, kf_redis_t *self, intptr_t i)
+{
+    redisAsyncCommand(ac, s_on_script_loaded, (void *)i, "FUNCTION LOAD REPLACE %s",
+                      self->scripts[i].code);
 }
 
 static void s_on_handshake(redisAsyncContext *ac, void *r, void *priv)
@@ -178,8 +185,7 @@ static void s_on_connect(const redisAsyncContext *cac, int status)
     if (self->db)
         redisAsyncCommand(ac, s_on_handshake, NULL, "SELECT %d", self->db);
     for (intptr_t i = 0; i < self->nscripts; i++)
-        redisAsyncCommand(ac, s_on_script_loaded, (void *)i, "SCRIPT LOAD %s",
-                          self->scripts[i].body);
+        s_load(ac, self, i);
     redisAsyncCommand(ac, s_on_handshake, (void *)1, "PING");
 }
 
@@ -288,7 +294,7 @@ void kf_redis_destroy(kf_redis_t **self_p)
         event_free(self->timeout_ev);
     for (int i = 0; i < self->nscripts; i++) {
         free(self->scripts[i].name);
-        free(self->scripts[i].body);
+        free(self->scripts[i].code);
     }
     free(self->host);
     free(self->path);
@@ -331,33 +337,74 @@ size_t kf_redis_inflight(kf_redis_t *self)
 
 /* ------------------------------------------------------------------ commands */
 
-int kf_redis_script(kf_redis_t *self, const char *name, const char *lua)
+/* <name>_<12 hex of SHA-1(body)>, name reduced to [A-Za-z0-9_] */
+static void s_fname(const char *name, const char *body, char *out, size_t len)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    EVP_Digest(body, strlen(body), md, &mdlen, EVP_sha1(), NULL);
+    size_t o = 0;
+    for (const char *p = name; *p && o + 14 < len; p++) {
+        char c = *p;
+        out[o++] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+                       ? c
+                       : '_';
+    }
+    out[o++] = '_';
+    for (unsigned k = 0; k < 6 && o + 2 < len; k++, o += 2)
+        snprintf(out + o, len - o, "%02x", md[k]);
+    out[o] = '\0';
+}
+
+static int s_add(kf_redis_t *self, const char *name, const char *body, bool wrap)
 {
     if (self->nscripts >= KF_REDIS_MAX_SCRIPTS)
         return KF_ERR;
     int i = self->nscripts++;
-    self->scripts[i].name = kf_xstrdup(name);
-    self->scripts[i].body = kf_xstrdup(lua);
-    self->scripts[i].sha[0] = '\0';
+    s_script_t *sc = &self->scripts[i];
+    sc->name = kf_xstrdup(name);
+    s_fname(name, body, sc->fname, sizeof(sc->fname));
+    if (wrap)
+        sc->code = kf_xasprintf("#!lua name=%s\nredis.register_function('%s', "
+                                "function(KEYS, ARGV)\n%s\nend)\n",
+                                sc->fname, sc->fname, body);
+    else
+        sc->code = kf_xasprintf("#!lua name=%s\nlocal FNAME = '%s'\n%s\n", sc->fname,
+                                sc->fname, body);
     if (self->ready && self->ac)
-        redisAsyncCommand(self->ac, s_on_script_loaded, (void *)(intptr_t)i, "SCRIPT LOAD %s",
-                          lua);
+        s_load(self->ac, self, i);
     return i;
 }
 
-static int s_send_eval(kf_redis_t *self, s_req_t *req, bool by_sha);
+int kf_redis_script(kf_redis_t *self, const char *name, const char *lua)
+{
+    return s_add(self, name, lua, true);
+}
+
+int kf_redis_library(kf_redis_t *self, const char *name, const char *lua)
+{
+    return s_add(self, name, lua, false);
+}
+
+const char *kf_redis_function_name(kf_redis_t *self, int script)
+{
+    return script >= 0 && script < self->nscripts ? self->scripts[script].fname : NULL;
+}
+
+static int s_send_fcall(kf_redis_t *self, s_req_t *req);
 
 static void s_on_reply(redisAsyncContext *ac, void *r, void *priv)
 {
     s_req_t *req = priv;
     kf_redis_t *self = req->self;
     redisReply *reply = r;
-    if (reply && reply->type == REDIS_REPLY_ERROR && req->script >= 0 &&
-        strncmp(reply->str, "NOSCRIPT", 8) == 0 && self->ac && !self->stopping) {
-        self->scripts[req->script].sha[0] = '\0';
-        redisAsyncCommand(self->ac, s_on_script_loaded, (void *)(intptr_t)req->script,
-                          "SCRIPT LOAD %s", self->scripts[req->script].body);
-        if (s_send_eval(self, req, false) == KF_OK)
+    if (reply && reply->type == REDIS_REPLY_ERROR && req->script >= 0 && !req->retried &&
+        strstr(reply->str, "Function not found") && self->ac && !self->stopping) {
+        kf_log_warn("redis: function %s was gone: loaded again",
+                    self->scripts[req->script].fname);
+        s_load(self->ac, self, req->script);
+        req->retried = true;
+        if (s_send_fcall(self, req) == KF_OK)
             return; /* the retry now owns req */
     }
     self->inflight--;
@@ -366,7 +413,7 @@ static void s_on_reply(redisAsyncContext *ac, void *r, void *priv)
     free(req);
 }
 
-static int s_send_eval(kf_redis_t *self, s_req_t *req, bool by_sha)
+static int s_send_fcall(kf_redis_t *self, s_req_t *req)
 {
     s_script_t *sc = &self->scripts[req->script];
     const char *small[64];
@@ -376,11 +423,10 @@ static int s_send_eval(kf_redis_t *self, s_req_t *req, bool by_sha)
     size_t *avlen = n <= 64 ? smalllen : kf_xmalloc(sizeof(size_t) * (size_t)n);
     char nkeys[16];
     snprintf(nkeys, sizeof(nkeys), "%d", req->nkeys);
-    by_sha = by_sha && sc->sha[0];
-    av[0] = by_sha ? "EVALSHA" : "EVAL";
-    av[1] = by_sha ? sc->sha : sc->body;
+    av[0] = "FCALL";
+    av[1] = sc->fname;
     av[2] = nkeys;
-    avlen[0] = strlen(av[0]);
+    avlen[0] = 5;
     avlen[1] = strlen(av[1]);
     avlen[2] = strlen(nkeys);
     for (int i = 0; i < req->argc; i++) {
@@ -401,8 +447,8 @@ int kf_redis_eval(kf_redis_t *self, int script, int nkeys, int argc, const char 
     if (!kf_redis_ready(self) || script < 0 || script >= self->nscripts)
         return KF_ERR;
     s_req_t *req = kf_xmalloc(sizeof(*req));
-    *req = (s_req_t){self, fn, arg, script, nkeys, argc, argv, argvlen};
-    if (s_send_eval(self, req, true) != KF_OK) {
+    *req = (s_req_t){self, fn, arg, script, nkeys, argc, argv, argvlen, false};
+    if (s_send_fcall(self, req) != KF_OK) {
         free(req);
         return KF_ERR;
     }
@@ -416,7 +462,7 @@ int kf_redis_cmdv(kf_redis_t *self, kf_redis_fn *fn, void *arg, int argc, const 
     if (!kf_redis_ready(self))
         return KF_ERR;
     s_req_t *req = kf_xmalloc(sizeof(*req));
-    *req = (s_req_t){self, fn, arg, -1, 0, 0, NULL, NULL};
+    *req = (s_req_t){self, fn, arg, -1, 0, 0, NULL, NULL, false};
     if (redisAsyncCommandArgv(self->ac, s_on_reply, req, argc, argv, argvlen) != REDIS_OK) {
         free(req);
         return KF_ERR;
@@ -430,7 +476,7 @@ int kf_redis_cmd(kf_redis_t *self, kf_redis_fn *fn, void *arg, const char *fmt, 
     if (!kf_redis_ready(self))
         return KF_ERR;
     s_req_t *req = kf_xmalloc(sizeof(*req));
-    *req = (s_req_t){self, fn, arg, -1, 0, 0, NULL, NULL};
+    *req = (s_req_t){self, fn, arg, -1, 0, 0, NULL, NULL, false};
     va_list ap;
     va_start(ap, fmt);
     int rc = redisvAsyncCommand(self->ac, s_on_reply, req, fmt, ap);

@@ -1,8 +1,12 @@
 /* kf_redis: hiredis async on the libevent loop, with reconnect and embedded Lua scripts.
  *
  * Commands are pipelined by hiredis: everything issued in one loop pass goes out in one
- * write. Scripts are registered once (kf_redis_script) and run with EVALSHA; they are
- * SCRIPT LOADed on every (re)connect, and a NOSCRIPT reply is retried once with EVAL.
+ * write. Redis-side code is Redis Functions: a library is registered once (kf_redis_script,
+ * kf_redis_library) under a versioned name, <name>_<12 hex of the SHA-1 of its code>, so that
+ * two versions run side by side during a rolling upgrade; it is loaded with FUNCTION LOAD
+ * REPLACE on every (re)connect (Redis keeps it across restarts in its RDB/AOF) and called with
+ * FCALL. A "Function not found" reply (FUNCTION FLUSH, a Redis without persistence) loads it
+ * again and retries once.
  * On disconnect, every pending callback fires with reply == NULL, then the connection is
  * retried with exponential backoff (100 ms .. 5 s).
  *
@@ -37,11 +41,19 @@ unsigned long kf_redis_reconnects(kf_redis_t *self);
 /* Requests issued and not yet answered. */
 size_t kf_redis_inflight(kf_redis_t *self);
 
-/* Registers a script (before or after connecting). Returns its handle (>= 0). */
+/* Registers a script (before or after connecting): lua is a script body (it sees KEYS and
+ * ARGV and returns the reply) that becomes the function of a library of its own (its body
+ * runs at each call). Returns its handle (>= 0). */
 int kf_redis_script(kf_redis_t *self, const char *name, const char *lua);
+/* Registers a library whose code runs once, at load: it sees the local FNAME and registers
+ * the function called with kf_redis_eval: redis.register_function(FNAME, function(keys,
+ * args) ... end). Returns its handle (>= 0). */
+int kf_redis_library(kf_redis_t *self, const char *name, const char *lua);
+/* The function's (and its library's) name. */
+const char *kf_redis_function_name(kf_redis_t *self, int script);
 
-/* EVALSHA script with argv[0..nkeys) as KEYS and the rest as ARGV. argv must stay valid
- * until the callback fires (a NOSCRIPT retry re-sends it). */
+/* FCALL of script's function with argv[0..nkeys) as keys and the rest as args. argv must
+ * stay valid until the callback fires (a retry re-sends it). */
 int kf_redis_eval(kf_redis_t *self, int script, int nkeys, int argc, const char **argv,
                   const size_t *argvlen, kf_redis_fn *fn, void *arg);
 /* fn may be NULL for a command whose reply nobody needs. */

@@ -52,14 +52,18 @@ void kf_shops_destroy(kf_shops_t **self_p)
 static void s_defaults(kf_shop_t *shop)
 {
     static const kf_window_t phone[] = KF_WINDOW_PHONE_INIT;
+    static const Kefu__V1__ShopConfig d = KEFU__V1__SHOP_CONFIG__INIT; /* kefu.proto's defaults */
     shop->name = shop->shop_id;
-    shop->offset = 480;
-    shop->cutoff_hour = 15;
-    shop->large_order_fen = 50000;
-    shop->cap_daily = 3;
-    shop->cap_sms_daily = 1;
-    shop->cap_sms_weekly = 2;
-    shop->cap_phone_daily = 1;
+    shop->offset = d.utc_offset_minutes;
+    shop->cutoff_hour = d.ship_cutoff_hour;
+    shop->promised_ship_hours = d.promised_ship_hours;
+    shop->large_order_fen = d.large_order_fen;
+    shop->compensation_neutral_fen = d.compensation_neutral_fen;
+    shop->compensation_bad_fen = d.compensation_bad_fen;
+    shop->cap_daily = d.daily_contact_cap;
+    shop->cap_sms_daily = d.marketing_sms_daily_cap;
+    shop->cap_sms_weekly = d.marketing_sms_weekly_cap;
+    shop->cap_phone_daily = d.phone_daily_cap;
     shop->quiet = kf_window_quiet;
     shop->sms_allowed = kf_window_invert(&kf_window_quiet);
     shop->working = kf_window_working;
@@ -130,8 +134,14 @@ static void s_apply(kf_shop_t *shop, const Kefu__V1__ShopConfig *c)
         shop->offset = c->utc_offset_minutes;
     if (c->ship_cutoff_hour >= 0 && c->ship_cutoff_hour <= 23)
         shop->cutoff_hour = c->ship_cutoff_hour;
+    if (c->promised_ship_hours > 0)
+        shop->promised_ship_hours = c->promised_ship_hours;
     if (c->large_order_fen > 0)
         shop->large_order_fen = c->large_order_fen;
+    if (c->compensation_neutral_fen >= 0)
+        shop->compensation_neutral_fen = c->compensation_neutral_fen;
+    if (c->compensation_bad_fen >= 0)
+        shop->compensation_bad_fen = c->compensation_bad_fen;
     if (c->daily_contact_cap >= 0)
         shop->cap_daily = c->daily_contact_cap;
     if (c->marketing_sms_daily_cap >= 0)

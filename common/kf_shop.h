@@ -15,9 +15,13 @@
 typedef struct {
     char *shop_id;
     const char *name;            /* the display name, else the shop_id */
+    /* The numbers' defaults are kefu.proto's ShopConfig [default = ...] (the one table of
+     * them); the windows' are kf_window.h's. */
     int offset;                  /* UTC offset, minutes */
-    int cutoff_hour;             /* ship cutoff (15) */
-    int64_t large_order_fen;     /* 50000 */
+    int cutoff_hour;             /* ship cutoff */
+    int promised_ship_hours;     /* ship within, when the order does not say */
+    int64_t large_order_fen;
+    int64_t compensation_neutral_fen, compensation_bad_fen;
     int cap_daily, cap_sms_daily, cap_sms_weekly, cap_phone_daily;
     kf_window_t quiet;           /* no sms/phone (22:00-08:00) */
     kf_window_t sms_allowed;     /* the complement of quiet */

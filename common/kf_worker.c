@@ -7,6 +7,7 @@
 
 #include "kf_bus.h"
 #include "kf_clock.h"
+#include "kf_journal.h"
 #include "kf_json.h"
 #include "kf_log.h"
 #include "kf_redis.h"
@@ -18,7 +19,12 @@ extern const char kf_lua_kf_worker[];
 extern const char kf_lua_kf_sched[];
 extern const char kf_lua_kf_policy[];
 
-#define S_HEADER 15          /* fixed ARGV entries before the name/value pairs */
+/* ARGV (kf_worker.lua): a header, then per event a record (R_*: seq ... now, npairs, pairs);
+ * fire and sync: the header, seq, now. */
+#define S_HEADER 8
+enum { R_SEQ, R_EVID, R_FP, R_PART, R_LOOKUP, R_TOPIC, R_BACKFILL, R_NOW, R_PAIRS };
+#define S_BATCH_EVENTS 128   /* most events in one call */
+#define S_BATCH_BYTES (256u << 10)
 #define S_MAX_REASONS 16
 #define S_EVENT_MAX (16u << 20)
 
@@ -42,7 +48,7 @@ struct kf_call_s {
     size_t used, cap;
     size_t *off, *len;
     size_t n, ncap;
-    const char **argv;
+    char partbuf[16], npbuf[24];/* the partition and pair count as sent */
     bool rejected;
     char reason[32];
     char detail[256]; /* why it was rejected (logged by s_count_reason) */
@@ -58,6 +64,9 @@ struct kf_worker_s {
     kf_redis_t *redis;
     int script;
     char *lua;
+    char hdr_ttl[24], hdr_max[24], hdr_limit[24];
+    kf_call_t **batch;    /* events to be sent in one call (S_BATCH_EVENTS at most) */
+    size_t nbatch, batch_bytes;
     kf_bus_t *sub, *pub;
     kf_shops_t *shops;
     char mask[KF_WORKER_PARTITIONS + 1];
@@ -112,7 +121,7 @@ void kf_worker_opts(const char *section, size_t base, kf_cfg_opt_t *out)
     out[i++] = O("catchup_batch", 10, 100000, "2000", catchup_batch,
                  "journal entries read per XRANGE while catching up");
     out[i++] = O("dedup_ttl_s", 60, 31536000, "604800", dedup_ttl_s,
-                 "how long kefu:dedup:<group>:<event_id> remembers an applied event");
+                 "how long an applied event_id is remembered (kefu:dedup:<group>:<window>:<bucket>)");
     out[i++] = O("tick_ms", 10, 60000, "1000", tick_ms,
                  "real clock: how often due timers are fired");
     out[i++] = O("fire_limit", 1, 100000, "1000", fire_limit, "most timers fired in one Lua step");
@@ -212,6 +221,16 @@ static void s_call_pushs(kf_call_t *c, const char *s)
     s_call_push(c, s ? s : "", s ? strlen(s) : 0);
 }
 
+static void s_fingerprint(const char *evid, char out[8])
+{
+    uint64_t h = 14695981039346656037ull; /* FNV-1a 64 */
+    for (const unsigned char *p = (const unsigned char *)evid; *p; p++)
+        h = (h ^ *p) * 1099511628211ull;
+    for (int i = 0; i < 8; i++)
+        out[i] = (char)(h >> (56 - 8 * i));
+}
+
+/* An event's record (R_*), or a fire/sync step's seq and now. */
 static kf_call_t *s_call_new(kf_worker_t *w, s_kind_t kind, uint64_t seq, const char *evid,
                              const char *topic, int64_t now)
 {
@@ -221,26 +240,21 @@ static kf_call_t *s_call_new(kf_worker_t *w, s_kind_t kind, uint64_t seq, const 
     c->seq = seq;
     c->part = KF_PART_BROADCAST;
     char num[32];
-    s_call_pushs(c, kind == S_EV ? "ev" : kind == S_FIRE ? "fire" : "sync");
-    s_call_pushs(c, w->def.group);
     snprintf(num, sizeof(num), "%llu", (unsigned long long)seq);
     s_call_pushs(c, num);
-    s_call_pushs(c, evid);
-    s_call_pushs(c, "-2");      /* partition: set at submit */
-    s_call_pushs(c, w->mask);
+    if (kind == S_EV) {
+        s_call_pushs(c, evid);
+        char fp[8];
+        if (evid && *evid)
+            s_fingerprint(evid, fp);
+        s_call_push(c, fp, evid && *evid ? 8 : 0);
+        s_call_pushs(c, "-2"); /* partition: set at submit */
+        s_call_pushs(c, "");   /* lookup key: set at submit */
+        s_call_pushs(c, topic);
+        s_call_pushs(c, "0");  /* backfill: set by s_apply */
+    }
     snprintf(num, sizeof(num), "%lld", (long long)now);
     s_call_pushs(c, num);
-    snprintf(num, sizeof(num), "%lld", w->wc->dedup_ttl_s);
-    s_call_pushs(c, num);
-    s_call_pushs(c, "");        /* lookup key: set at submit */
-    s_call_pushs(c, topic);
-    s_call_pushs(c, w->worker_name);
-    snprintf(num, sizeof(num), "%lld", w->wc->actions_maxlen);
-    s_call_pushs(c, num);
-    snprintf(num, sizeof(num), "%lld", w->wc->fire_limit);
-    s_call_pushs(c, num);
-    s_call_pushs(c, kf_clock_simulated() ? "1" : "0");
-    s_call_pushs(c, "0"); /* backfill: set by s_apply */
     return c;
 }
 
@@ -251,7 +265,6 @@ static void s_call_free(kf_call_t *c)
     free(c->arena);
     free(c->off);
     free(c->len);
-    free(c->argv);
     free(c->lookup);
     free(c);
 }
@@ -309,32 +322,115 @@ void kf_call_reject(kf_call_t *call, const char *reason, const char *fmt, ...)
 }
 
 static void s_on_reply(kf_redis_t *r, redisReply *reply, void *arg);
+static void s_on_batch(kf_redis_t *r, redisReply *reply, void *arg);
 
-/* Sends a call; it is freed by its reply. */
+/* A call in flight: its ARGV (kept for kf_redis's retry after a reload) and its events. */
+typedef struct {
+    kf_worker_t *w;
+    kf_call_t **calls;
+    size_t n;
+    const char **argv;
+    size_t *lens;
+} s_sent_t;
+
+static size_t s_header(kf_worker_t *w, const char *op, const char **argv, size_t *lens)
+{
+    const char *h[S_HEADER] = {op, w->def.group, w->mask, w->hdr_ttl, w->worker_name,
+                               w->hdr_max, w->hdr_limit, kf_clock_simulated() ? "1" : "0"};
+    for (size_t i = 0; i < S_HEADER; i++) {
+        argv[i] = h[i];
+        lens[i] = strlen(h[i]);
+    }
+    return S_HEADER;
+}
+
+static void s_sent_free(s_sent_t *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        s_call_free(s->calls[i]);
+    free(s->calls);
+    free(s->argv);
+    free(s->lens);
+    free(s);
+}
+
+/* Sends the batch of events: one FCALL, one reply listing each event's. */
+static void s_flush(kf_worker_t *w)
+{
+    if (w->nbatch == 0)
+        return;
+    size_t argc = S_HEADER;
+    for (size_t i = 0; i < w->nbatch; i++)
+        argc += w->batch[i]->n + 1;
+    s_sent_t *s = kf_xcalloc(1, sizeof(*s));
+    s->w = w;
+    s->calls = w->batch;
+    s->n = w->nbatch;
+    s->argv = kf_xmalloc(argc * sizeof(*s->argv));
+    s->lens = kf_xmalloc(argc * sizeof(*s->lens));
+    w->batch = NULL;
+    w->nbatch = w->batch_bytes = 0;
+    size_t k = s_header(w, "evs", s->argv, s->lens);
+    for (size_t i = 0; i < s->n; i++) {
+        kf_call_t *c = s->calls[i];
+        snprintf(c->partbuf, sizeof(c->partbuf), "%d", c->part);
+        snprintf(c->npbuf, sizeof(c->npbuf), "%zu", (c->n - R_PAIRS) / 2);
+        for (size_t j = 0; j < c->n; j++) {
+            const char *v = c->arena + c->off[j];
+            size_t len = c->len[j];
+            if (j == R_PART)
+                v = c->partbuf, len = strlen(v);
+            else if (j == R_LOOKUP)
+                v = c->lookup ? c->lookup : "", len = strlen(v);
+            if (j == R_PAIRS) {
+                s->argv[k] = c->npbuf;
+                s->lens[k++] = strlen(c->npbuf);
+            }
+            s->argv[k] = v;
+            s->lens[k++] = len;
+        }
+        if (c->n == R_PAIRS) {
+            s->argv[k] = c->npbuf;
+            s->lens[k++] = strlen(c->npbuf);
+        }
+    }
+    if (kf_redis_eval(w->redis, w->script, 0, (int)k, s->argv, s->lens, s_on_batch, s) !=
+        KF_OK) {
+        w->inflight -= s->n;
+        s_sent_free(s);
+        w->recovering = true; /* not connected: the state callback reloads */
+    }
+}
+
+/* Sends a call, or adds an event to the batch; it is freed by its reply. */
 static void s_submit(kf_worker_t *w, kf_call_t *c)
 {
-    char num[16];
-    snprintf(num, sizeof(num), "%d", c->part);
-    /* the header slots 4 (partition) and 8 (lookup key) are rewritten in place: rebuild */
-    kf_call_t *h = c;
-    size_t n = h->n;
-    const char **argv = kf_xmalloc(n * sizeof(*argv));
-    size_t *lens = kf_xmalloc(n * sizeof(*lens));
-    for (size_t i = 0; i < n; i++) {
-        argv[i] = h->arena + h->off[i];
-        lens[i] = h->len[i];
+    if (c->kind == S_EV) {
+        if (w->nbatch == 0)
+            w->batch = kf_xmalloc(S_BATCH_EVENTS * sizeof(*w->batch));
+        w->batch[w->nbatch++] = c;
+        w->batch_bytes += c->used;
+        w->inflight++;
+        if (w->nbatch == S_BATCH_EVENTS || w->batch_bytes >= S_BATCH_BYTES)
+            s_flush(w);
+        return;
     }
-    argv[4] = kf_xstrdup(num);
-    lens[4] = strlen(num);
-    argv[8] = c->lookup ? c->lookup : "";
-    lens[8] = strlen(argv[8]);
-    free(c->argv);
-    c->argv = argv;
-    free(c->len);
-    c->len = lens; /* argvlen now; the arena offsets are no longer needed */
-    if (kf_redis_eval(w->redis, w->script, 0, (int)n, argv, lens, s_on_reply, c) != KF_OK) {
-        free((char *)argv[4]);
-        s_call_free(c);
+    s_flush(w); /* the events before it go first */
+    s_sent_t *s = kf_xcalloc(1, sizeof(*s));
+    s->w = w;
+    s->calls = kf_xmalloc(sizeof(*s->calls));
+    s->calls[0] = c;
+    s->n = 1;
+    s->argv = kf_xmalloc((S_HEADER + c->n) * sizeof(*s->argv));
+    s->lens = kf_xmalloc((S_HEADER + c->n) * sizeof(*s->lens));
+    size_t k = s_header(w, c->kind == S_FIRE ? "fire" : "sync", s->argv, s->lens);
+    for (size_t j = 0; j < c->n; j++, k++) {
+        s->argv[k] = c->arena + c->off[j];
+        s->lens[k] = c->len[j];
+    }
+    if (kf_redis_eval(w->redis, w->script, 0, (int)k, s->argv, s->lens, s_on_reply, s) !=
+        KF_OK) {
+        s_sent_free(s);
         w->recovering = true; /* not connected: the state callback reloads */
         return;
     }
@@ -450,7 +546,7 @@ static const char *s_parse_reply(kf_worker_t *w, kf_call_t *c, const redisReply 
                 w->ckpt[q] = c->seq;
     if (strcmp(status, "duplicate") == 0)
         w->duplicates++;
-    else if (c->kind == S_EV && applied)
+    else if (c->kind == S_EV && applied && strcmp(status, "error") != 0)
         w->applied++;
     return status;
 }
@@ -480,17 +576,16 @@ static void s_recover(kf_worker_t *w)
         s_load(w);
 }
 
-static void s_on_reply(kf_redis_t *r, redisReply *reply, void *arg)
+/* One step's or one event's reply (NULL: Redis went away). The call stays the caller's. */
+static void s_handle(kf_worker_t *w, kf_call_t *c, const redisReply *reply)
 {
-    kf_call_t *c = arg;
-    kf_worker_t *w = c->w;
     w->inflight--;
-    free((char *)c->argv[4]);
     if (!reply) {
         w->recovering = true;
     } else if (reply->type == REDIS_REPLY_ERROR && strstr(reply->str, "Error compiling script")) {
         /* a broken build, not a bad event: skipping would lose every event */
-        kf_log_err("the worker's Lua script does not compile: %s", reply->str);
+        if (!w->recovering)
+            kf_log_err("the worker's Lua script does not compile: %s", reply->str);
         w->recovering = true;
         kf_daemon_exit(w->d, 1);
     } else if (reply->type == REDIS_REPLY_ERROR) {
@@ -501,11 +596,11 @@ static void s_on_reply(kf_redis_t *r, redisReply *reply, void *arg)
             s_count_reason(w, c->seq, "reply", "unexpected reply from the Lua step");
         } else if (c->kind == S_FIRE && strcmp(status, "more") == 0 && !w->recovering) {
             /* more timers are due: run the same step again before anything else */
-            kf_call_t *again = s_call_new(w, S_FIRE, c->seq, "", "sys.clock",
-                                          strtoll(c->arena + c->off[6], NULL, 10));
-            s_call_free(c);
-            s_submit(w, again);
-            return;
+            s_submit(w, s_call_new(w, S_FIRE, c->seq, "", "sys.clock",
+                                   strtoll(c->arena + c->off[1], NULL, 10)));
+            return; /* the barrier stays */
+        } else if (strcmp(status, "error") == 0) {
+            s_count_reason(w, c->seq, "script", s_str(reply->element[reply->elements - 1]));
         } else if (strncmp(status, "unknown", 7) == 0) {
             s_count_reason(w, c->seq,
                            strcmp(status, "unknown") != 0 ? status
@@ -520,13 +615,39 @@ static void s_on_reply(kf_redis_t *r, redisReply *reply, void *arg)
         w->done = c->seq;
     if (w->inflight == 0 && !w->barrier && w->handled > w->done)
         w->done = w->handled;
-    s_call_free(c);
+}
+
+static void s_after_reply(kf_worker_t *w)
+{
     if (w->recovering) {
         s_recover(w);
         return;
     }
     s_maybe_exit(w);
     s_pump(w);
+}
+
+static void s_on_reply(kf_redis_t *r, redisReply *reply, void *arg)
+{
+    s_sent_t *s = arg;
+    kf_worker_t *w = s->w;
+    s_handle(w, s->calls[0], reply);
+    s_sent_free(s);
+    s_after_reply(w);
+}
+
+/* A batch's reply: one element per event, in order (an error: every event's). */
+static void s_on_batch(kf_redis_t *r, redisReply *reply, void *arg)
+{
+    s_sent_t *s = arg;
+    kf_worker_t *w = s->w;
+    bool each = reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == s->n;
+    if (reply && !each && reply->type != REDIS_REPLY_ERROR)
+        kf_log_err("a batch of %zu events got an unexpected reply", s->n);
+    for (size_t i = 0; i < s->n; i++)
+        s_handle(w, s->calls[i], each ? reply->element[i] : reply);
+    s_sent_free(s);
+    s_after_reply(w);
 }
 
 /* ---------------------------------------------------------------- applying events */
@@ -624,7 +745,7 @@ static void s_apply(kf_worker_t *w, uint64_t seq, const uint8_t *data, size_t le
     }
     kf_call_t *c = s_call_new(w, S_EV, seq, env->event_id, env->topic, kf_clock_now());
     if (env->has_backfill && env->backfill)
-        c->arena[c->off[14]] = '1'; /* the backfill slot, "0" from s_call_new */
+        c->arena[c->off[R_BACKFILL]] = '1'; /* "0" from s_call_new */
     int rc = shop ? s_shop_config(w, env, c) : KF_OK;
     if (rc == KF_OK && route)
         rc = route->fn(w, env, c, w->def.arg);
@@ -681,6 +802,7 @@ static void s_pump(kf_worker_t *w)
         s_apply(w, it.seq, it.data, it.len);
         free(it.data);
     }
+    s_flush(w); /* one call for what this pass applied */
     bool full = w->qlen >= s_queue_hwm(w);
     if (full != w->sub_paused) {
         w->sub_paused = full;
@@ -736,25 +858,19 @@ static void s_on_xrange(kf_redis_t *r, redisReply *reply, void *arg)
     if (w->mode != S_FETCH)
         return;
     for (size_t i = 0; i < reply->elements; i++) {
-        const redisReply *e = reply->element[i];
-        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
-            e->element[0]->type != REDIS_REPLY_STRING ||
-            e->element[1]->type != REDIS_REPLY_ARRAY)
+        kf_journal_entry_t je;
+        if (kf_journal_entry(reply->element[i], &je) != KF_OK)
             continue;
-        uint64_t seq = strtoull(e->element[0]->str, NULL, 10);
+        uint64_t seq = je.seq;
         if (seq <= w->seen)
             continue;
-        const redisReply *f = e->element[1], *ev = NULL;
-        for (size_t k = 0; k + 1 < f->elements; k += 2)
-            if (f->element[k]->type == REDIS_REPLY_STRING && strcmp(f->element[k]->str, "e") == 0)
-                ev = f->element[k + 1];
         if (seq > w->seen + 1) {
             kf_log_err("journal entries %llu..%llu are gone (trimmed): not applied",
                        (unsigned long long)w->seen + 1, (unsigned long long)seq - 1);
             w->lost += seq - w->seen - 1;
         }
-        if (ev && ev->type == REDIS_REPLY_STRING)
-            s_enqueue(w, seq, ev->str, ev->len);
+        if (je.bytes)
+            s_enqueue(w, seq, (const char *)je.bytes, je.len);
         else
             w->seen = seq;
     }
@@ -790,7 +906,7 @@ static void s_fetch(kf_worker_t *w)
     char start[32], count[32];
     snprintf(start, sizeof(start), "%llu-0", (unsigned long long)w->seen + 1);
     snprintf(count, sizeof(count), "%lld", w->wc->catchup_batch);
-    const char *argv[] = {"XRANGE", "kefu:journal", start, "+", "COUNT", count};
+    const char *argv[] = {"XRANGE", KF_JOURNAL_KEY, start, "+", "COUNT", count};
     if (kf_redis_cmdv(w->redis, s_on_xrange, w, 6, argv, NULL) == KF_OK)
         w->fetching = true;
 }
@@ -1000,7 +1116,10 @@ kf_worker_t *kf_worker_new(kf_daemon_t *d, const kf_conf_t *conf, const kf_worke
     kf_redis_set_connect_timeout(w->redis, conf->redis_timeout_ms);
     w->lua = kf_xasprintf("%s\n%s\n%s\n%s\n", kf_lua_kf_worker, kf_lua_kf_sched, kf_lua_kf_policy,
                           def->lua);
-    w->script = kf_redis_script(w->redis, def->group, w->lua);
+    w->script = kf_redis_library(w->redis, def->group, w->lua);
+    snprintf(w->hdr_ttl, sizeof(w->hdr_ttl), "%lld", wc->dedup_ttl_s);
+    snprintf(w->hdr_max, sizeof(w->hdr_max), "%lld", wc->actions_maxlen);
+    snprintf(w->hdr_limit, sizeof(w->hdr_limit), "%lld", wc->fire_limit);
 
     void *zctx = kf_daemon_zctx(d);
     int hwm = (int)conf->bus_hwm;
@@ -1045,6 +1164,9 @@ void kf_worker_destroy(kf_worker_t **self_p)
     kf_bus_destroy(&w->sub);
     kf_bus_destroy(&w->pub);
     kf_redis_destroy(&w->redis);
+    for (size_t i = 0; i < w->nbatch; i++)
+        s_call_free(w->batch[i]);
+    free(w->batch);
     for (size_t i = 0; i < w->qlen; i++)
         free(w->q[(w->qhead + i) % w->qcap].data);
     free(w->q);

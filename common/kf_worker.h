@@ -7,10 +7,11 @@
  *
  * Each event is routed by topic to the worker's handler, which computes what C is good at
  * (times, channels, rendered texts) and adds named arguments to a call. The call runs the
- * worker's Lua script (the shared kf_sched.lua + kf_policy.lua + kf_worker.lua library,
- * then the worker's own script) with EVALSHA: partition and checkpoint check, dedup key,
- * state change, timers, policy, actions appended to kefu:actions and the checkpoint, all
- * in one atomic step. Calls are pipelined (one write per loop pass); replies come back in
+ * worker's Redis Functions library (kf_worker.lua + kf_sched.lua + kf_policy.lua, then the
+ * worker's own script, loaded once) with FCALL, one call per batch of events (those one loop
+ * pass applies, S_BATCH_EVENTS at most): per event the partition and checkpoint check, the
+ * event_id guard, state change, timers, policy, actions appended to kefu:actions; the
+ * checkpoints at the end; all in one atomic step. Calls are pipelined; replies come back in
  * order. Actions the script emits are also published live on action.*.
  *
  * Timers fire in the same script: on a sys.clock event (simulated clock) every timer due up
@@ -39,7 +40,7 @@ typedef struct {
     long long instances;      /* n: instances sharing the partitions */
     long long max_inflight;   /* Lua calls awaiting Redis before reading stops */
     long long catchup_batch;  /* journal entries per XRANGE */
-    long long dedup_ttl_s;    /* kefu:dedup:<group>:<event_id> lifetime */
+    long long dedup_ttl_s;    /* how long an event_id is remembered (the guard's window) */
     long long tick_ms;        /* real clock: how often due timers are fired */
     long long fire_limit;     /* most timers fired in one Lua step */
     long long actions_maxlen; /* approximate cap on kefu:actions */

@@ -1,47 +1,81 @@
--- kf_worker.lua: the worker runtime's side in Redis (DESIGN §3.5, §3.6). kf_worker.c runs
--- this library, then kf_sched.lua and kf_policy.lua, then the worker's own script, as one
--- script: every call is one atomic step.
+-- kf_worker.lua: the worker runtime's side in Redis (DESIGN §3.5, §3.6). kf_worker.c joins
+-- this file, kf_sched.lua, kf_policy.lua and the worker's own script into one Redis Functions
+-- library (kf_redis_library): its top level runs once, at FUNCTION LOAD, and defines
+-- everything; the worker's last line, K.run(H, fire), registers the function FNAME. Each
+-- FCALL is one atomic step; begin(ARGV) sets the step's state (the locals below) first.
 --
--- ARGV: 1 op ('ev' apply an event | 'fire' fire due timers | 'sync' advance checkpoints)
---       2 group  3 seq  4 event_id  5 partition (0..63, -1 lookup, -2 every owned)
---       6 mask (64 chars, '1' = owned)  7 now (ms)  8 dedup ttl (s)  9 lookup key
---       10 topic  11 worker name  12 actions maxlen  13 fire limit  14 simulated ('1'/'0')
---       15 backfill ('1': the event is history being imported, DESIGN §3.10)
---       16.. name/value pairs: the handler's arguments A[name]
--- Returns {status, partition, nactions, topic1, json1, ..., nblocks, reason1, ...,
---          extra} where status is applied | duplicate | seen | notmine | unknown | ignored
---          | <handler status> | more | done, and extra is op-specific (sync: timers pending).
+-- ARGV: 1 op ('evs' apply a batch of events | 'fire' fire due timers | 'sync' advance
+--       checkpoints)  2 group  3 mask (64 chars, '1' = owned)  4 dedup window (s)
+--       5 worker name  6 actions maxlen  7 fire limit  8 simulated ('1'/'0')
+--   fire, sync: 9 seq  10 now (ms)
+--   evs: 9.. one record per event, in seq order: seq, event_id, fingerprint (8 bytes of
+--       the event_id's FNV-1a 64, '' without an event_id), partition (0..63, -1 lookup, -2
+--       every owned), lookup key, topic, backfill ('1': history being imported, DESIGN
+--       §3.10), now (ms), npairs, then npairs name/value pairs: the handler's arguments A.
+-- Each event's reply: {status, partition, nactions, topic1, json1, ..., nblocks, reason1,
+--       ..., extra} where status is applied | duplicate | seen | notmine | unknown | ignored
+--       | error | <handler status> | more | done, and extra is op-specific (sync: timers
+--       pending; error: the message). 'evs' replies with the list of its events' replies;
+--       'fire' and 'sync' with one.
 
-local call = redis.call
-local floor = math.floor
+local call -- redis.call: not there while the library loads, set by begin
+local floor -- math.floor: likewise
 
-local OP, G = ARGV[1], ARGV[2]
-local SEQ = tonumber(ARGV[3])
-local EVID = ARGV[4]
-local PART = tonumber(ARGV[5])
-local MASK = ARGV[6]
-local NOW = tonumber(ARGV[7])
-local DEDUP_TTL = ARGV[8]
-local LOOKUP = ARGV[9]
-local TOPIC = ARGV[10]
-local WORKER = ARGV[11]
-local ACT_MAX = ARGV[12]
-local FIRE_LIMIT = tonumber(ARGV[13])
-local SIM = ARGV[14] == '1'
+-- The step's state, set by begin(ARGV) at the start of every call (and, per event of a
+-- batch, by next_event).
+local OP, G, SEQ, EVID, FP, PART, MASK, NOW, DEDUP_TTL, LOOKUP, TOPIC, WORKER, ACT_MAX
+local FIRE_LIMIT, SIM
 local A = {}
-for i = 16, #ARGV - 1, 2 do A[ARGV[i]] = ARGV[i + 1] end
+local CK = {} -- partition -> checkpoint, read once per call (ckpt_get), written at its end
+local CK_DIRTY = {}
 
 -- K.now: the clock an action is judged by (freshness, holding): the wall clock, or on the
 -- simulated clock the time it has reached (while firing: the due time of the timer).
-local K = {actions = {}, blocks = {}, now = NOW, backfill = ARGV[15] == '1'}
+local K = {actions = {}, blocks = {}}
 local P = {} -- the contact policy: filled by kf_policy.lua, used by K.emit
 local DAY_MS = 86400000
 
 local function owned(p) return string.byte(MASK, p + 1) == 49 end
 local function ckpt_key(p) return 'kefu:ckpt:' .. G .. ':' .. p end
-local function ckpt_get(p) return tonumber(call('GET', ckpt_key(p)) or '0') end
+local function ckpt_get(p)
+  local v = CK[p]
+  if not v then
+    v = tonumber(call('GET', ckpt_key(p)) or '0')
+    CK[p] = v
+  end
+  return v
+end
+-- Moves partition p's checkpoint to seq; written once, by ckpt_flush at the end of the call.
 local function ckpt_set(p, seq)
-  if seq > 0 then call('SET', ckpt_key(p), string.format('%d', seq)) end
+  if seq > ckpt_get(p) then
+    CK[p] = seq
+    CK_DIRTY[#CK_DIRTY + 1] = p
+  end
+end
+-- Reads the checkpoints of every owned partition not read yet, in one MGET.
+local function ckpt_load_owned()
+  local keys, ps = {}, {}
+  for i = 0, 63 do
+    if owned(i) and not CK[i] then
+      keys[#keys + 1] = ckpt_key(i)
+      ps[#ps + 1] = i
+    end
+  end
+  if #keys == 0 then return end
+  local v = call('MGET', unpack(keys))
+  for k, i in ipairs(ps) do CK[i] = tonumber(v[k] or '0') end
+end
+local function ckpt_flush()
+  local done, kv = {}, {}
+  for _, p in ipairs(CK_DIRTY) do
+    if not done[p] then
+      done[p] = true
+      kv[#kv + 1] = ckpt_key(p)
+      kv[#kv + 1] = string.format('%d', CK[p])
+    end
+  end
+  if #kv > 0 then call('MSET', unpack(kv)) end
+  CK_DIRTY = {}
 end
 local function fmt_int(n) return string.format('%d', n) end
 
@@ -79,7 +113,39 @@ K.FRESH = {
   payment_reminder = {6 * 60, 'due'},
 }
 
+local S_index_check -- kf_sched.lua: puts a partition's earliest timer into the index
 local fresh_over = {} -- per shop, read once per call: kefu:fresh:{shop} (kind -> minutes)
+
+local function begin(ARGV)
+  call, floor = redis.call, math.floor
+  OP, G, MASK = ARGV[1], ARGV[2], ARGV[3]
+  DEDUP_TTL = tonumber(ARGV[4])
+  WORKER, ACT_MAX = ARGV[5], ARGV[6]
+  FIRE_LIMIT = tonumber(ARGV[7])
+  SIM = ARGV[8] == '1'
+  CK, CK_DIRTY = {}, {}
+  fresh_over = {}
+  SEQ, EVID, FP, PART, LOOKUP, TOPIC, A = 0, '', '', -2, '', '', {}
+  if OP ~= 'evs' then
+    SEQ, NOW = tonumber(ARGV[9]), tonumber(ARGV[10])
+  end
+  K.actions, K.blocks, K.now, K.backfill, K.parts = {}, {}, NOW, false, nil
+end
+
+-- The next event of a batch, from ARGV[i]: sets the event's state; returns the index after it.
+local function next_event(ARGV, i)
+  SEQ, EVID, FP = tonumber(ARGV[i]), ARGV[i + 1], ARGV[i + 2]
+  PART, LOOKUP, TOPIC = tonumber(ARGV[i + 3]), ARGV[i + 4], ARGV[i + 5]
+  NOW = tonumber(ARGV[i + 7])
+  K.actions, K.blocks, K.now, K.backfill, K.parts = {}, {}, NOW, ARGV[i + 6] == '1', nil
+  A = {}
+  local j = i + 9
+  for _ = 1, tonumber(ARGV[i + 8]) do
+    A[ARGV[j]] = ARGV[j + 1]
+    j = j + 2
+  end
+  return j
+end
 local function window(shop, reason)
   local o = fresh_over[shop]
   if not o then
@@ -135,7 +201,7 @@ end
 -- Returns true, or false and the reason (and the time, for 'hold'). Blocks are recorded.
 function K.emit(topic, a, c)
   a.fact_at = a.fact_at or a.occurred_at or K.now
-  if K.backfill and OP == 'ev' then
+  if K.backfill and OP == 'evs' then
     call('HINCRBY', 'kefu:stats:worker:' .. G, 'backfill:' .. (a.reason or topic), 1)
     return false, 'backfill'
   end
@@ -172,7 +238,12 @@ function K.emit(topic, a, c)
   a.event_id = a.event_id or a.action_id or a.task_id or a.alert_id
   a.worker = WORKER
   local j = cjson.encode(a)
-  call('XADD', 'kefu:actions', 'MAXLEN', '~', ACT_MAX, '*', 't', topic, 'id', a.event_id, 'j', j)
+  if topic == 'action.contact' and till then -- kefu-dispatch delivers a contact only until then
+    call('XADD', 'kefu:actions', 'MAXLEN', '~', ACT_MAX, '*', 't', topic, 'id', a.event_id, 'j', j,
+         'x', fmt_int(till))
+  else
+    call('XADD', 'kefu:actions', 'MAXLEN', '~', ACT_MAX, '*', 't', topic, 'id', a.event_id, 'j', j)
+  end
   if topic == 'action.task' then K.task_open(a.task_id, a.due_at or a.occurred_at or NOW, j) end
   K.actions[#K.actions + 1] = topic
   K.actions[#K.actions + 1] = j
@@ -257,7 +328,7 @@ local function reply(status, p, extra)
   for _, v in ipairs(K.actions) do out[#out + 1] = v end
   out[#out + 1] = #K.blocks
   for _, v in ipairs(K.blocks) do out[#out + 1] = v end
-  out[#out + 1] = extra or 0
+  out[#out + 1] = extra or K.error or 0
   return out
 end
 
@@ -271,11 +342,29 @@ local function shop_config()
     local fk = 'kefu:fresh:{' .. A.shop .. '}'
     call('DEL', fk)
     for kind, m in string.gmatch(A.fresh or '', '([%w_]+) (%d+)') do call('HSET', fk, kind, m) end
+    fresh_over[A.shop] = nil
   end
   return 'applied'
 end
 
--- op 'ev': one event, exactly once per partition.
+-- The guard against an event_id journaled twice (the checkpoints already make each seq
+-- apply once): its 8-byte fingerprint in one of 1024 small hashes per window of DEDUP_TTL
+-- seconds, kefu:dedup:<group>:<window>:<bucket>; the current window and the one before are
+-- looked in, so an event is remembered for at least DEDUP_TTL. true: seen before.
+local DEDUP_BUCKETS = 1024
+local function dedup_seen()
+  local b1, b2 = string.byte(FP, 1, 2)
+  local bucket = (b1 * 256 + b2) % DEDUP_BUCKETS
+  local win = floor(NOW / (DEDUP_TTL * 1000))
+  local pre = 'kefu:dedup:' .. G .. ':'
+  if call('HEXISTS', pre .. (win - 1) .. ':' .. bucket, FP) == 1 then return true end
+  local cur = pre .. win .. ':' .. bucket
+  if call('HSETNX', cur, FP, '') == 0 then return true end
+  call('EXPIRE', cur, 2 * DEDUP_TTL + 60, 'NX')
+  return false
+end
+
+-- One event, exactly once per partition (the checkpoint), once per event_id (the guard).
 local function run_event(handlers)
   local p = PART
   if p == -1 then
@@ -288,6 +377,7 @@ local function run_event(handlers)
   end
   local parts = {}
   if p == -2 then
+    ckpt_load_owned()
     for i = 0, 63 do
       if owned(i) and ckpt_get(i) < SEQ then parts[#parts + 1] = i end
     end
@@ -299,33 +389,59 @@ local function run_event(handlers)
   end
   K.parts = parts -- the partitions this step applies to (a broadcast: the owned ones not past SEQ)
   local status
-  local dk = 'kefu:dedup:' .. G .. ':' .. EVID
-  if EVID ~= '' and p >= 0 and not call('SET', dk, fmt_int(SEQ), 'NX', 'EX', DEDUP_TTL) then
+  local dk = p == -2 and EVID ~= '' and ('kefu:dedup:' .. G .. ':' .. EVID .. ':b')
+  if FP ~= '' and p >= 0 and dedup_seen() then
     status = 'duplicate'
-  elseif EVID ~= '' and p == -2 and call('HSETNX', dk .. ':b', MASK, fmt_int(SEQ)) == 0 then
+  elseif dk and call('HSETNX', dk, MASK, fmt_int(SEQ)) == 0 then
     status = 'duplicate' -- a broadcast event: once per partition set
-  elseif TOPIC == 'shop.config' then
-    status = shop_config()
-    local h = handlers[TOPIC]
-    if h then status = h(p, A) or status end
   else
     local h = handlers[TOPIC]
-    status = h and h(p, A) or 'ignored'
+    local ok, res = pcall(function()
+      if TOPIC == 'shop.config' then
+        local st = shop_config()
+        return h and h(p, A) or st
+      end
+      return h and h(p, A) or 'ignored'
+    end)
+    if not ok then -- one event's error: reported, its partitions move past it as before
+      status = 'error'
+      K.error = type(res) == 'table' and (res.err or res.msg) or tostring(res)
+    else
+      status = res
+    end
   end
-  if p == -2 and EVID ~= '' then call('EXPIRE', dk .. ':b', DEDUP_TTL) end
+  if dk then call('EXPIRE', dk, DEDUP_TTL) end
   for _, q in ipairs(parts) do ckpt_set(q, SEQ) end
   return reply(status, p)
+end
+
+-- op 'evs': a batch of events, in seq order, each as run_event; the checkpoints are
+-- written once, at the end.
+local function run_events(handlers, ARGV)
+  local out = {}
+  local i, n = 9, #ARGV
+  while i <= n do
+    i = next_event(ARGV, i)
+    K.error = nil
+    out[#out + 1] = run_event(handlers)
+  end
+  ckpt_flush()
+  return out
 end
 
 -- op 'sync': every owned partition's checkpoint moves up to SEQ (every event up to SEQ has
 -- been applied); returns the number of pending timers of the owned partitions.
 local function run_sync()
   local pending = 0
+  if SEQ > 0 then ckpt_load_owned() end
   for i = 0, 63 do
     if owned(i) then
-      if SEQ > 0 and ckpt_get(i) < SEQ then ckpt_set(i, SEQ) end
-      pending = pending + call('ZCARD', 'kefu:timers:' .. G .. ':' .. i)
+      if SEQ > 0 then ckpt_set(i, SEQ) end
+      local nt = call('ZCARD', 'kefu:timers:' .. G .. ':' .. i)
+      if nt > 0 then S_index_check(i) end
+      pending = pending + nt
     end
   end
+  ckpt_flush()
   return reply('done', -2, pending)
 end

@@ -7,6 +7,9 @@
  *                                                SUB: counts order.paid events until N or idle
  *   kefu-bench confirm EP N [--window W] [--run ID]
  *                                                DEALER: confirmed publish, W in flight
+ *   kefu-bench http URL N INFLIGHT BODYFILE [--secret whsec_...]
+ *                                                libcurl multi: N POSTs of BODYFILE, INFLIGHT
+ *                                                at a time, keep-alive (no Redis)
  *
  * Every event is a valid, unique kefu.v1.Envelope of about 200 bytes, built once with the
  * generated protobuf-c structs; per message only the fixed-width digits of its event_id
@@ -14,8 +17,17 @@
  *
  * A ZMQ_PUB drops messages when its pipe is full, however blocking its sends. With --nodrop the
  * publisher is a ZMQ_XPUB with ZMQ_XPUB_NODROP instead: the same frames on the wire, but a full
- * pipe blocks the sender, so all N events go through at the rate the receiver sustains. Results are printed as one line of words and
- * numbers on stdout, e.g. "received 1000000 seconds 1.234 eps 810372". */
+ * pipe blocks the sender, so all N events go through at the rate the receiver sustains.
+ *
+ * http is the reference of `tests/bench/run dispatch`: what kefu-dispatch does per delivery
+ * minus Redis, its queues and its bookkeeping. Every request carries the headers dispatch
+ * sends (Content-Type, an empty Expect, webhook-id "bench-<i>", webhook-timestamp, a
+ * webhook-signature made with kf_webhook_header from --secret, else a dummy of the same size,
+ * and user-agent kefu-dispatch/<version>), the same libcurl options, a fresh header list per
+ * request, and INFLIGHT easy handles that keep their connections (HTTP/1.1 keep-alive, one
+ * request per connection at a time, as dispatch's per-endpoint concurrency). It blocks in
+ * curl_multi_poll. Results are printed as one line of words and numbers on stdout, e.g.
+ * "received 1000000 seconds 1.234 eps 810372". */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
@@ -24,9 +36,11 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <curl/curl.h>
 #include <zmq.h>
 
 #include "kf_proto.h"
+#include "kf_webhook.h"
 
 #define BENCH_HWM 100000 /* what the broker uses ([bus] hwm default) */
 #define BENCH_TOPIC "order.paid"
@@ -399,6 +413,197 @@ usage:
     return 2;
 }
 
+/* ------------------------------------------------------------------ http (the dispatch reference) */
+
+typedef struct {
+    CURL *easy;
+    struct curl_slist *headers;
+    double started;
+} s_req_t;
+
+static size_t s_discard(char *p, size_t size, size_t n, void *arg) { return size * n; }
+
+static char *s_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "kefu-bench: %s: %s\n", path, strerror(errno));
+        exit(1);
+    }
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    for (size_t k; buf && (k = fread(buf + n, 1, cap - n, f)) > 0;) {
+        n += k;
+        if (n == cap)
+            buf = realloc(buf, cap *= 2);
+    }
+    fclose(f);
+    if (!buf) {
+        fprintf(stderr, "kefu-bench: out of memory\n");
+        exit(1);
+    }
+    *len = n;
+    return buf;
+}
+
+/* Starts request i on r: the headers and options kefu-dispatch's s_send and dhttp_post set. */
+static void s_http_start(CURLM *multi, s_req_t *r, const char *url, const char *secret,
+                         const char *body, size_t blen, unsigned long long i)
+{
+    char id[64], h[3][600];
+    snprintf(id, sizeof(id), "bench-%010llu", i);
+    long long ts = s_wall_ms() / 1000;
+    char *sig = NULL;
+    if (secret) {
+        const char *secs[1] = {secret};
+        sig = kf_webhook_header(secs, 1, id, ts, body, blen);
+    }
+    snprintf(h[0], sizeof(h[0]), "webhook-id: %s", id);
+    snprintf(h[1], sizeof(h[1]), "webhook-timestamp: %lld", ts);
+    snprintf(h[2], sizeof(h[2]), "webhook-signature: %s",
+             sig ? sig : "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+    free(sig);
+    struct curl_slist *hs = curl_slist_append(NULL, "Content-Type: application/json");
+    hs = curl_slist_append(hs, "Expect:");
+    for (int k = 0; k < 3; k++)
+        hs = curl_slist_append(hs, h[k]);
+    CURL *e = r->easy;
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, hs);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 15000L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, s_discard);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "kefu-dispatch/" KEFU_VERSION);
+    r->headers = hs;
+    r->started = s_now();
+    if (curl_multi_add_handle(multi, e) != CURLM_OK) {
+        fprintf(stderr, "kefu-bench: curl_multi_add_handle failed\n");
+        exit(1);
+    }
+}
+
+static int s_http(int argc, char **argv)
+{
+    const char *secret = NULL;
+    if (argc < 4)
+        goto usage;
+    for (int i = 4; i < argc; i++) {
+        if (strcmp(argv[i], "--secret") == 0 && i + 1 < argc)
+            secret = argv[++i];
+        else
+            goto usage;
+    }
+    unsigned char key[64];
+    if (secret && kf_webhook_key(secret, key) < 0) {
+        fprintf(stderr, "kefu-bench: --secret: expected whsec_<base64>\n");
+        return 2;
+    }
+    const char *url = argv[0];
+    unsigned long long n = (unsigned long long)s_num(argv[1], "N");
+    long long inflight = s_num(argv[2], "INFLIGHT");
+    if (inflight < 1)
+        inflight = 1;
+    if ((unsigned long long)inflight > n)
+        inflight = n ? (long long)n : 1;
+    size_t blen;
+    char *body = s_read_file(argv[3], &blen);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "kefu-bench: curl_global_init failed\n");
+        return 1;
+    }
+    CURLM *multi = curl_multi_init();
+    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, 1024L); /* as dispatch */
+    s_req_t *reqs = calloc((size_t)inflight, sizeof(*reqs));
+    if (!reqs) {
+        fprintf(stderr, "kefu-bench: out of memory\n");
+        return 1;
+    }
+    for (long long k = 0; k < inflight; k++)
+        reqs[k].easy = curl_easy_init();
+    unsigned long long started = 0, done = 0, ok = 0, bad = 0, failed = 0;
+    double lat_sum = 0, lat_max = 0;
+    char first_problem[256] = "";
+    double t0 = s_now();
+    for (long long k = 0; k < inflight; k++)
+        s_http_start(multi, &reqs[k], url, secret, body, blen, started++);
+    while (done < n) {
+        int running;
+        if (curl_multi_perform(multi, &running) != CURLM_OK) {
+            fprintf(stderr, "kefu-bench: curl_multi_perform failed\n");
+            break;
+        }
+        CURLMsg *m;
+        int left;
+        bool finished = false;
+        while ((m = curl_multi_info_read(multi, &left))) {
+            if (m->msg != CURLMSG_DONE)
+                continue;
+            finished = true;
+            s_req_t *r = NULL;
+            curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+            long status = 0;
+            curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+            CURLcode rc = m->data.result;
+            curl_multi_remove_handle(multi, r->easy);
+            curl_slist_free_all(r->headers);
+            r->headers = NULL;
+            double lat = s_now() - r->started;
+            lat_sum += lat;
+            if (lat > lat_max)
+                lat_max = lat;
+            done++;
+            if (rc != CURLE_OK) {
+                failed++;
+                if (!first_problem[0])
+                    snprintf(first_problem, sizeof(first_problem), "%s", curl_easy_strerror(rc));
+            } else if (status >= 200 && status < 300) {
+                ok++;
+            } else {
+                bad++;
+                if (!first_problem[0])
+                    snprintf(first_problem, sizeof(first_problem), "HTTP %ld", status);
+            }
+            if (started < n)
+                s_http_start(multi, r, url, secret, body, blen, started++);
+        }
+        if (finished)
+            continue; /* new transfers: perform them before waiting */
+        if (curl_multi_poll(multi, NULL, 0, 1000, NULL) != CURLM_OK) {
+            fprintf(stderr, "kefu-bench: curl_multi_poll failed\n");
+            break;
+        }
+    }
+    double secs = s_now() - t0;
+    printf("http %llu ok %llu non2xx %llu failed %llu bytes %zu inflight %lld seconds %.3f eps %.0f "
+           "mean_ms %.2f max_ms %.1f\n",
+           done, ok, bad, failed, blen, inflight, secs, secs > 0 ? (double)ok / secs : 0.0,
+           done ? lat_sum * 1000 / (double)done : 0.0, lat_max * 1000);
+    if (first_problem[0])
+        printf("first problem: %s\n", first_problem);
+    fflush(stdout);
+    for (long long k = 0; k < inflight; k++) {
+        curl_multi_remove_handle(multi, reqs[k].easy);
+        curl_slist_free_all(reqs[k].headers);
+        curl_easy_cleanup(reqs[k].easy);
+    }
+    curl_multi_cleanup(multi);
+    curl_global_cleanup();
+    free(reqs);
+    free(body);
+    return ok == n ? 0 : 1;
+usage:
+    fprintf(stderr, "usage: kefu-bench http URL N INFLIGHT BODYFILE [--secret whsec_...]\n");
+    return 2;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2) {
@@ -410,10 +615,13 @@ int main(int argc, char **argv)
             return s_sub(argc - 2, argv + 2);
         if (strcmp(argv[1], "confirm") == 0)
             return s_confirm(argc - 2, argv + 2);
+        if (strcmp(argv[1], "http") == 0)
+            return s_http(argc - 2, argv + 2);
     }
     fprintf(stderr, "usage: kefu-bench proxy XSUB_EP XPUB_EP\n"
                     "       kefu-bench pub EP N [--rate R] [--run ID] [--nodrop]\n"
                     "       kefu-bench sub EP N [--idle-ms MS] [--first-ms MS]\n"
-                    "       kefu-bench confirm EP N [--window W] [--run ID]\n");
+                    "       kefu-bench confirm EP N [--window W] [--run ID]\n"
+                    "       kefu-bench http URL N INFLIGHT BODYFILE [--secret whsec_...]\n");
     return 2;
 }

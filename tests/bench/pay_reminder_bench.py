@@ -5,10 +5,6 @@
       NDJSON for `kefuctl pub --file -` when `kefuctl sim` is not built: 10 shops, orders
       (order.created, ~90% order.paid a few minutes later, ~3% order.closed) and sys.clock
       ticks every 5 simulated minutes, sorted by time, exactly EVENTS lines.
-  pay_reminder_bench.py ref-args
-      The ARGV of pay_reminder_ref.lua (after EVALSHA <sha> 0), one per line (no argument
-      contains a newline), shaped and sized like kefu-pay-reminder's for one order.created
-      (pay_reminder.c pr_on_created: the plan and the repeat-buyer plan, two steps each).
   pay_reminder_bench.py catchup REDIS_PORT TARGET_SEQ TIMEOUT_S -- CMD...
       Starts CMD (the worker), polls max(kefu:ckpt:pay-reminder:0..63) every 10 ms until it
       reaches TARGET_SEQ, then stops CMD. Prints key=value lines: seconds, ckpt, worker and
@@ -22,6 +18,8 @@ import socket
 import subprocess
 import sys
 import time
+
+from benchlib import cpu_s, status_kb
 
 TZ = 8 * 3600  # shop-local +08:00
 DAY0 = 1794240000  # 2026-11-10T00:00:00+08:00 as epoch seconds
@@ -94,53 +92,6 @@ def sim(n, seed):
         w(json.dumps(e[2], ensure_ascii=False, separators=(",", ":")) + "\n")
 
 
-def step(n, ch, technique, text, wins, limit, deadline):
-    """A timer payload as pay_reminder.c's s_step_json writes it (same keys, same order)."""
-    a = {"action_id": "pay:s4:s4-20261110-00888:%d" % n, "shop_id": "s4",
-         "buyer_id": "s4-b000986", "order_id": "s4-20261110-00888", "channel": ch,
-         "reason": "payment_reminder", "template": "payment_reminder/" + technique,
-         "text": text, "deadline_at": deadline, "contact_class": "marketing"}
-    t = {"n": n, "ch": ch, "okey": "kefu:order:{s4}:s4-20261110-00888",
-         "skey": "kefu:stats:pay:{s4}:20261110", "shop": "s4", "buyer": "s4-b000986",
-         "order": "s4-20261110-00888", "off": 480,
-         "caps": {"daily": 3, "sms_daily": 1, "sms_weekly": 2, "phone_daily": 1},
-         "wins": wins, "limit": limit, "deadline": deadline, "a": a}
-    return json.dumps(t, ensure_ascii=False, separators=(",", ":"))
-
-
-def ref_args():
-    created = (DAY0 + 13 * 3600) * 1000
-    deadline = created + 72 * 3600 * 1000
-    im = ("彭艳亲爱的，您好~ 感谢您光临拾光母婴生活馆！我们给每一位新朋友都准备了一份精美的小"
-          "礼物，付款后会和您拍下的多功能破壁机家用加热全自动豆浆机料理机一起寄出哦，机会难得不要错过~")
-    sms = ("彭艳亲，您在拾光母婴生活馆11月10日13:00拍下的多功能破壁机家用加热全自动豆浆机还未付"
-           "款，现在付款送您一份精美小礼物哦~拒收请回复R")
-    phone = ("您好，请问是彭艳吗？我是拾光母婴生活馆的客服。您11月10日13:00在我们店拍下了多功能破"
-             "壁机家用加热全自动豆浆机料理机，发货前想跟您核对一下：收货地址和电话是否正确？款式、"
-             "颜色、尺码对不对？核对无误后付款，我们马上为您安排发货。感谢您的支持，再见！")
-    d1 = created + 30 * 60000
-    d1r = deadline - 24 * 3600000
-    argv = ["ev", "pay-reminder", "__rand_int__", "sim1-s4-", "37", "1" * 64, str(created),
-            "604800", "-", "order.created", "kefu-pay-reminder", "1000000", "1000", "1",
-            "okey", "kefu:ref:order:{s4}:s4-20261110-", "tid", "s4:s4-20261110-",
-            "shop", "s4", "bkey", "kefu:ref:buyer:{s4}:s4-b", "skey",
-            "kefu:ref:stats:pay:{s4}:20261110", "buyer", "s4-b000986", "total", "12900",
-            "created", str(created), "deadline", str(deadline), "day", "20261110",
-            "steps", "2",
-            "d1", str(d1), "s1", step(1, "im", "privilege", im, "", deadline, deadline),
-            "d2", str(d1 + 4 * 3600000),
-            "s2", step(2, "sms", "privilege", sms, "480-1320", deadline - 7200000, deadline),
-            "rsteps", "2",
-            "rd1", str(d1r),
-            "rs1", step(1, "phone", "repeat", phone, "600-690,900-990,1170-1230", deadline,
-                        deadline),
-            "rd2", str(d1r + 4 * 3600000),
-            "rs2", step(2, "sms", "repeat", sms, "480-1320", deadline - 7200000, deadline)]
-    for a in argv:
-        assert "\n" not in a
-        print(a)
-
-
 # ---------------------------------------------------------------- catch-up timing
 
 def resp_cmd(*args):
@@ -177,26 +128,6 @@ class Redis:
         if kind == b"*":
             return [self.read() for _ in range(int(rest))]
         raise RuntimeError("bad reply %r" % line)
-
-
-def cpu_s(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except OSError:
-        return 0.0
-
-
-def status_kb(pid, key):
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 def catchup(port, target, timeout, cmd):
@@ -252,8 +183,6 @@ def main():
     a = sys.argv[1:]
     if a[:1] == ["sim"] and len(a) in (2, 3):
         sim(int(a[1]), int(a[2]) if len(a) == 3 else 1)
-    elif a == ["ref-args"]:
-        ref_args()
     elif a[:1] == ["catchup"] and len(a) > 5 and a[4] == "--":
         catchup(int(a[1]), int(a[2]), float(a[3]), a[5:])
     else:

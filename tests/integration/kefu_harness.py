@@ -276,11 +276,12 @@ heartbeat_ms = 300
 
         def done():
             ours = {p.pid: k for k, p in self.procs.items()
-                    if k != "kefu-broker" and p.poll() is None}
+                    if k not in ("kefu-broker", "kefu-dispatch") and p.poll() is None}
             dead = {p.pid for k, p in self.procs.items() if p.poll() is not None}
             others = set()
             for f in self.stats()["fleet"]:
-                if f["daemon"] == "kefu-broker" or not f["alive"] or f["pid"] in dead:
+                if (f["daemon"] in ("kefu-broker", "kefu-dispatch") or not f["alive"]
+                        or f["pid"] in dead):
                     continue
                 seen[f["pid"]] = max(seen.get(f["pid"], 0), int(f.get("applied_seq", 0)))
                 if f["pid"] not in ours:
@@ -647,6 +648,15 @@ class ReplayCase(unittest.TestCase):
                                               self.ref.procs[self.WORKER])]:
             self.assertIsNone(p.poll(), f"{k} died (status {p.returncode})")
         self.assertGreaterEqual(len(self.ref_set), 40, "the reference run did too little")
+        ids = self.action_ids(s)
+        self.assertEqual(len(ids), len(set(ids)), "an action id appears twice in kefu:actions")
+        # wait_applied sees events applied; a clock's timers may still be firing on another
+        # instance under load: give them a bounded moment before comparing
+        try:
+            wait_for(lambda: self.ref_set <= self.action_set(s), timeout=10, interval=0.2,
+                     what="the reference run's actions")
+        except AssertionError:
+            pass  # reported below, with the difference
         ids = self.action_ids(s)
         self.assertEqual(len(ids), len(set(ids)), "an action id appears twice in kefu:actions")
         got = self.action_set(s)

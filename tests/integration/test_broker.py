@@ -1,7 +1,10 @@
 """kefu-broker through its real doors: kefuctl, raw ZeroMQ sockets and HTTP."""
 import json
 import os
+import shutil
 import signal
+import subprocess
+import tempfile
 import time
 import unittest
 
@@ -217,10 +220,11 @@ class BrokerTest(unittest.TestCase):
         self.assertEqual(r.stdout.strip(), "ok 2")
         self.assertGreaterEqual(self.stack.stats()["redis"]["reconnects"], 1)
 
-    def test_script_flush_is_survived(self):
-        """NOSCRIPT after SCRIPT FLUSH: the journal step is re-sent with EVAL, nothing lost."""
+    def test_function_flush_is_survived(self):
+        """The journal function gone (FUNCTION FLUSH): loaded again, the step re-sent, nothing
+        lost."""
         self.assertEqual(self.stack.pub([paid(1)]).stdout.strip(), "ok 1")
-        self.stack.redis().script_flush()
+        self.stack.redis().execute_command("FUNCTION", "FLUSH")
         r = self.stack.pub([paid(2), paid(3)])
         self.assertEqual(r.stdout.split(), ["ok", "2", "ok", "3"], r.stderr)
 
@@ -395,6 +399,262 @@ class CampaignStatsTest(unittest.TestCase):
         self.stack.start_redis()  # AOF brings the campaign back
         wait_for(lambda: self.stack.healthz() == 200, timeout=15, what="broker to reconnect")
         self.assertEqual(self.campaigns(1)[0]["sent"], 4)
+
+
+# ---------------------------------------------------------------------- delivery (kefu-dispatch)
+BOUNDS = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000]  # kefu-dispatch's
+COUNTS = [10, 40, 30, 10, 5, 3, 1, 0, 0, 0, 0, 0, 1]  # per bucket, the last one +Inf: 100 in all
+CUMULATIVE = [10, 50, 80, 90, 95, 98, 99, 99, 99, 99, 99, 99]
+CLASSES = ["2xx", "3xx", "4xx", "429", "5xx", "timeout", "connect", "other"]
+
+
+def dstats(**over):
+    """A DispatchStats as kefu-dispatch sends it (docs/dispatch.md "Observability")."""
+    d = {"delivered": 90,
+         "attempts": [{"reason": c, "n": n} for c, n in zip(CLASSES, [90, 0, 1, 2, 5, 2, 0, 0])],
+         "outcomes": [{"reason": o, "n": n} for o, n in
+                      zip(["dead", "optout", "stale", "no_endpoint", "disabled"], [4, 1, 0, 0, 0])],
+         "latency_bounds_ms": BOUNDS, "latency_counts": COUNTS, "latency_sum_ms": 4321,
+         "queued": 7, "inflight": 2, "waiting": 3, "dead": 4, "endpoints_total": 9,
+         "oldest_ms": 12345,
+         "endpoints": [
+             {"shop_id": "s1", "url": "http://hooks.example/gone", "state": "disabled",
+              "queued": 0, "inflight": 0, "last_status": 410, "last_ok_at": LAUNCH_OK,
+              "delivered": 12, "failed": 1},
+             {"shop_id": "s2", "url": "http://hooks.example/slow", "state": "failing",
+              "queued": 6, "inflight": 2, "last_status": 0, "last_error": "timeout",
+              "delivered": 0, "failed": 5},
+             {"shop_id": "s3", "url": "http://hooks.example/busy", "state": "paused",
+              "queued": 1, "last_status": 429, "delivered": 3, "failed": 2},
+             {"shop_id": "s4", "url": 'http://hooks.example/a"b', "state": "ok",
+              "last_status": 200, "last_ok_at": LAUNCH_OK, "delivered": 70},
+             {"shop_id": "s5", "url": "https://hooks.example/ok", "state": "ok",
+              "last_status": 204, "delivered": 5}]}
+    d.update(over)
+    return d
+
+
+LAUNCH_OK = 1762833600000  # 2025-11-11T12:00:00+08:00
+
+# The dashboard's script against one /stats document, with a stand-in for the DOM: prints
+# what the page put into each element (by id; tables as "<id> tbody").
+DASHBOARD_JS = r"""
+const fs = require("fs");
+const html = fs.readFileSync(process.argv[2], "utf8");
+const stats = JSON.parse(fs.readFileSync(process.argv[3], "utf8"));
+const script = html.slice(html.indexOf("<script>") + 8, html.lastIndexOf("</script>"));
+const els = {};
+const ctx = new Proxy({}, {get: () => () => {}, set: () => true});
+const el = id => els[id] || (els[id] = {innerHTML: "", textContent: "", width: 800, height: 180,
+                                       getContext: () => ctx});
+global.document = {getElementById: el, querySelector: sel => el(sel.replace(/^#/, ""))};
+global.fetch = async () => ({json: async () => stats});
+global.setInterval = () => 0;
+new Function(script)();
+setTimeout(() => {
+  const out = {};
+  for (const [k, v] of Object.entries(els)) out[k] = v.innerHTML || v.textContent;
+  console.log(JSON.stringify(out));
+}, 100);
+"""
+
+
+class DispatchStatsTest(unittest.TestCase):
+    """kefu-dispatch's heartbeats carry DispatchStats; the broker shows them in /stats
+    ("dispatch"), /metrics (kefu_dispatch_*), kefuctl stat and the dashboard."""
+
+    def setUp(self):
+        # beats every second: a synthetic heartbeat stays alive for 3 s (3 missed beats)
+        self.stack = Stack(broker_opts=("-o", "log.heartbeat_ms=1000")).start()
+
+    def tearDown(self):
+        self.stack.stop()
+
+    def beat(self, dispatch, instance="0", daemon="kefu-dispatch", pid=4100):
+        hb = {"topic": "sys.heartbeat", "daemon": daemon, "instance": instance, "pid": pid,
+              "processed": 90, "lag": 7}
+        if dispatch is not None:
+            hb["dispatch"] = dispatch
+        r = self.stack.pub([hb])
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, "ok 0"), r.stderr)
+
+    def dispatch_block(self):
+        """The lines of kefuctl stat from "dispatch:" to the next blank line."""
+        out = self.stack.kefuctl("stat", check=True).stdout
+        self.assertIn("\ndispatch:", out)
+        return out[out.index("\ndispatch:") + 1:].split("\n\n")[0].rstrip("\n").split("\n")
+
+    def test_dispatch_in_stats_metrics_kefuctl_stat_and_the_dashboard(self):
+        self.assertIsNone(self.stack.stats()["dispatch"])
+        self.assertEqual(self.dispatch_block(), ["dispatch: not running"])
+        m = self.stack.metrics()
+        self.assertIn("# TYPE kefu_dispatch_attempt_duration_ms histogram", m)
+        self.assertIsNone(metric(m, "kefu_dispatch_delivered_total"))
+        self.assertEqual(metric(m, "kefu_dispatch_instances"), 0)
+        self.beat(dstats())
+        d = self.stack.stats()["dispatch"]
+        self.assertEqual({k: v for k, v in d.items() if k != "endpoints"}, {
+            "delivered": 90,
+            "attempts": {"2xx": 90, "3xx": 0, "4xx": 1, "429": 2, "5xx": 5, "timeout": 2,
+                         "connect": 0, "other": 0},
+            "outcomes": {"dead": 4, "optout": 1, "stale": 0, "no_endpoint": 0, "disabled": 0},
+            "queued": 7, "inflight": 2, "waiting": 3, "dead": 4, "oldest_ms": 12345,
+            "endpoints_total": 9,
+            "latency_ms": {"p50": 10, "p99": 500, "sum": 4321, "count": 100},
+            "instances": 1})
+        self.assertEqual(len(d["endpoints"]), 5)
+        self.assertEqual(d["endpoints"][0], {
+            "shop_id": "s1", "url": "http://hooks.example/gone", "state": "disabled",
+            "queued": 0, "inflight": 0, "last_status": 410, "last_error": None,
+            "last_ok_at": "2025-11-11T12:00:00+08:00", "delivered": 12, "failed": 1})
+        self.assertEqual(d["endpoints"][1]["last_error"], "timeout")
+        self.assertIsNone(d["endpoints"][1]["last_ok_at"])  # never delivered
+        self.assertEqual([e["url"] for e in d["endpoints"]][3], 'http://hooks.example/a"b')
+        self.check_metrics(self.stack.metrics())
+        self.assertEqual(self.dispatch_block(), [
+            "dispatch: delivered 90  queued 7  in flight 2  waiting 3  dead 4  oldest 12.3s"
+            "  p50 10 ms p99 500 ms",
+            "  attempts: 2xx=90 4xx=1 429=2 5xx=5 timeout=2",
+            "  outcomes: dead=4 optout=1",
+            "  endpoint s1 http://hooks.example/gone disabled (410)",
+            "  endpoint s2 http://hooks.example/slow failing: 5 failed, last timeout, 6 queued",
+            "  endpoint s3 http://hooks.example/busy paused: 2 failed, last 429, 1 queued",
+            "  endpoints: 2 ok (5 of 9 shown)"])
+        doc = json.loads(self.stack.kefuctl("stat", "--json", check=True).stdout)
+        self.assertEqual(doc["dispatch"]["delivered"], 90)
+        self.assertEqual(doc["dispatch"]["endpoints"][0]["state"], "disabled")
+        code, page = self.stack.http("GET", "/")
+        self.assertEqual(code, 200)
+        self.assertIn("<h2>Delivery</h2>", page)
+        self.assertIn('id="endpoints"', page)
+        self.assertIn("delivery(s.dispatch)", page)
+
+    def check_metrics(self, m):
+        self.assertIn("# TYPE kefu_dispatch_delivered_total counter", m)
+        self.assertIn("# TYPE kefu_dispatch_attempts_total counter", m)
+        self.assertIn("# TYPE kefu_dispatch_outcomes_total counter", m)
+        self.assertIn("# TYPE kefu_dispatch_queued gauge", m)
+        self.assertEqual(metric(m, "kefu_dispatch_delivered_total"), 90)
+        self.assertEqual(metric(m, "kefu_dispatch_attempts_total", **{"class": "5xx"}), 5)
+        self.assertEqual(metric(m, "kefu_dispatch_attempts_total", **{"class": "429"}), 2)
+        self.assertEqual(metric(m, "kefu_dispatch_outcomes_total", outcome="dead"), 4)
+        h = "kefu_dispatch_attempt_duration_ms"
+        self.assertIn(f"# TYPE {h} histogram", m)
+        self.assertEqual([metric(m, h + "_bucket", le=str(b)) for b in BOUNDS], CUMULATIVE)
+        self.assertEqual(metric(m, h + "_bucket", le="+Inf"), 100)
+        self.assertEqual(metric(m, h + "_count"), 100)
+        self.assertEqual(metric(m, h + "_sum"), 4321)
+        for name, v in (("queued", 7), ("inflight", 2), ("waiting", 3), ("dead", 4)):
+            self.assertEqual(metric(m, "kefu_dispatch_" + name), v, name)
+        self.assertEqual(metric(m, "kefu_dispatch_endpoint_queued", shop="s2",
+                                url="http://hooks.example/slow"), 6)
+        self.assertEqual(metric(m, "kefu_dispatch_endpoint_up", shop="s1",
+                                url="http://hooks.example/gone", state="disabled"), 0)
+        self.assertEqual(metric(m, "kefu_dispatch_endpoint_up", shop="s2",
+                                url="http://hooks.example/slow", state="failing"), 1)
+        self.assertEqual(metric(m, "kefu_dispatch_endpoint_up", shop="s4",
+                                url='http://hooks.example/a\\"b', state="ok"), 1)
+
+    @unittest.skipUnless(shutil.which("node"), "node is not installed")
+    def test_dashboard_renders_delivery(self):
+        self.beat(dstats())
+        code, page = self.stack.http("GET", "/")
+        self.assertEqual(code, 200)
+        d = tempfile.mkdtemp(prefix="kefu-dash-")
+        try:
+            out = {}
+            for name, text in (("page.html", page), ("stats.json", json.dumps(self.stack.stats())),
+                               ("run.js", DASHBOARD_JS)):
+                out[name] = os.path.join(d, name)
+                with open(out[name], "w") as f:
+                    f.write(text)
+            r = subprocess.run(["node", out["run.js"], out["page.html"], out["stats.json"]],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            els = json.loads(r.stdout)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+        kpis = els["dispatch-kpis"]
+        for value, label in (("90", "delivered"), ("7", "queued"), ("2", "in flight"),
+                             ("3", "waiting"), ("4", "dead"), ("10 ms", "p50"), ("500 ms", "p99")):
+            self.assertIn(f"<b>{value}</b><span>{label}</span>", kpis)
+        self.assertIn("2xx=90 4xx=1 429=2 5xx=5 timeout=2", els["dispatch-attempts"])
+        rows = els["endpoints tbody"].split("</tr>")
+        self.assertTrue(rows[0].startswith('<tr class="disabled"><td>s1</td>'), rows[0])
+        self.assertIn(">410<", rows[0])
+        self.assertIn(">timeout<", rows[1])
+        self.assertIn("http://hooks.example/a&quot;b", rows[3])
+        self.assertNotIn("unreachable", els["status"])  # the page's tick ran to its end
+        self.assertIn("redis connected", els["status"])
+
+    def test_instances_are_summed_and_dead_ones_drop_out(self):
+        other = dstats(delivered=10, queued=1, inflight=0, waiting=1, dead=4, oldest_ms=500,
+                       endpoints_total=1, latency_counts=[0] * 12 + [2], latency_sum_ms=70000,
+                       attempts=[{"reason": "2xx", "n": 10}, {"reason": "timeout", "n": 2}],
+                       outcomes=[],
+                       endpoints=[{"shop_id": "s2", "url": "http://hooks.example/slow",
+                                   "state": "failing", "queued": 1, "failed": 2}])
+        self.beat(dstats(), instance="0")
+        self.beat(other, instance="1", pid=4101)
+        d = self.stack.stats()["dispatch"]
+        self.assertEqual(d["instances"], 2)
+        self.assertEqual((d["delivered"], d["queued"], d["inflight"], d["waiting"]),
+                         (100, 8, 2, 4))
+        self.assertEqual(d["dead"], 4)  # one kefu:dead for all: not counted twice
+        self.assertEqual(d["oldest_ms"], 12345)
+        self.assertEqual(d["endpoints_total"], 10)
+        self.assertEqual((d["attempts"]["2xx"], d["attempts"]["timeout"]), (100, 4))
+        self.assertEqual(d["latency_ms"], {"p50": 25, "p99": 30000, "sum": 74321, "count": 102})
+        self.assertEqual(len(d["endpoints"]), 6)
+        m = self.stack.metrics()
+        self.assertEqual(metric(m, "kefu_dispatch_attempt_duration_ms_bucket", le="+Inf"), 102)
+        self.assertEqual(metric(m, "kefu_dispatch_attempt_duration_ms_bucket", le="30000"), 99)
+        # the same endpoint from both: one sample, the queues summed
+        self.assertEqual(m.count('kefu_dispatch_endpoint_queued{shop="s2",'
+                                 'url="http://hooks.example/slow"}'), 1)
+        self.assertEqual(metric(m, "kefu_dispatch_endpoint_queued", shop="s2",
+                                url="http://hooks.example/slow"), 7)
+        self.assertIn("(2 instances)", self.dispatch_block()[0])
+
+        # instance 1 stops beating: after 3 missed beats only instance 0 counts
+        def one_left():
+            self.beat(dstats(), instance="0")
+            return self.stack.stats()["dispatch"]["instances"] == 1
+        wait_for(one_left, timeout=10, interval=0.5, what="instance 1 to drop out")
+        d = self.stack.stats()["dispatch"]
+        self.assertEqual((d["delivered"], d["latency_ms"]["count"], len(d["endpoints"])),
+                         (90, 100, 5))
+        # and then none: null, "not running", no samples
+        wait_for(lambda: self.stack.stats()["dispatch"] is None, timeout=10,
+                 what="the last instance to drop out")
+        self.assertEqual(self.dispatch_block(), ["dispatch: not running"])
+        m = self.stack.metrics()
+        self.assertIsNone(metric(m, "kefu_dispatch_delivered_total"))
+        self.assertIsNone(metric(m, "kefu_dispatch_attempt_duration_ms_count"))
+        self.assertEqual(metric(m, "kefu_dispatch_instances"), 0)
+
+    def test_bounded_and_checked(self):
+        eps = [{"shop_id": f"s{i}", "url": f"http://hooks.example/{i}", "state": "failing",
+                "queued": 1} for i in range(80)]
+        self.beat(dstats(endpoints=eps, endpoints_total=80,
+                         latency_counts=COUNTS[:-1]))  # no +Inf count: not a histogram
+        d = self.stack.stats()["dispatch"]
+        self.assertEqual(len(d["endpoints"]), 64)
+        self.assertEqual(d["endpoints"][63]["shop_id"], "s63")
+        self.assertEqual(d["latency_ms"], {"p50": None, "p99": None, "sum": 0, "count": 0})
+        self.assertEqual(d["delivered"], 90)  # the rest is kept
+        m = self.stack.metrics()
+        self.assertIsNone(metric(m, "kefu_dispatch_attempt_duration_ms_bucket", le="+Inf"))
+        self.assertIn("# TYPE kefu_dispatch_attempt_duration_ms histogram", m)
+        self.assertIn("latency histogram left out", self.stack.log("kefu-broker"))
+        self.assertIn("  endpoints: 0 ok (64 of 80 shown)", self.dispatch_block())
+        # only kefu-dispatch's stats count; a beat without them clears the old ones
+        self.beat(dstats(), daemon="kefu-other", instance="9")
+        self.assertEqual(self.stack.stats()["dispatch"]["delivered"], 90)
+        self.assertEqual(self.stack.stats()["dispatch"]["instances"], 1)
+        self.beat(None)
+        self.assertIsNone(self.stack.stats()["dispatch"])
+        self.assertIsNone(self.stack.procs["kefu-broker"].poll())
 
 
 if __name__ == "__main__":

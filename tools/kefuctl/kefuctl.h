@@ -47,6 +47,10 @@ extern const kefuctl_verb_t kefuctl_verb_stat;
 extern const kefuctl_verb_t kefuctl_verb_sim;
 extern const kefuctl_verb_t kefuctl_verb_report;
 extern const kefuctl_verb_t kefuctl_verb_tasks;
+extern const kefuctl_verb_t kefuctl_verb_webhook_listen;
+extern const kefuctl_verb_t kefuctl_verb_actions;
+extern const kefuctl_verb_t kefuctl_verb_dead;
+extern const kefuctl_verb_t kefuctl_verb_redeliver;
 
 /* Loads the config on first use (defaults, file, environment, -o overrides). Prints
  * "kefuctl: ..." and returns NULL on error (the verb then exits KEFUCTL_USAGE). */

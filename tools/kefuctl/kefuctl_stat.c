@@ -281,6 +281,90 @@ static void s_print_campaigns(const json_t *st, FILE *f)
     kefuctl_table_free(&t);
 }
 
+/* ------------------------------------------------------------------ delivery (kefu-dispatch) */
+
+/* "3 ms", or "-" when not a number (no attempts yet). */
+static const char *s_ms(const json_t *v, char *buf)
+{
+    if (!json_is_integer(v))
+        return "-";
+    snprintf(buf, 32, "%" JSON_INTEGER_FORMAT " ms", json_integer_value(v));
+    return buf;
+}
+
+/* An endpoint that is not ok: "  endpoint s1 http://x/y disabled (410)",
+ * "  endpoint s2 http://z/ failing: 5 failed, last timeout, 4 queued". */
+static void s_print_endpoint(const json_t *ep, FILE *f)
+{
+    const char *state = s_str(ep, "state");
+    const json_t *status = json_object_get(ep, "last_status");
+    char last[40], a[32], b[32];
+    if (json_is_integer(status) && json_integer_value(status) != 0)
+        snprintf(last, sizeof(last), "%" JSON_INTEGER_FORMAT, json_integer_value(status));
+    else
+        snprintf(last, sizeof(last), "%.39s", s_str(ep, "last_error"));
+    fprintf(f, "  endpoint %s %s ", s_str(ep, "shop_id"), s_str(ep, "url"));
+    if (!strcmp(state, "disabled"))
+        fprintf(f, strcmp(last, "-") ? "disabled (%s)" : "disabled", last);
+    else
+        fprintf(f, "%s: %s failed, last %s", state, s_val(ep, "failed", a), last);
+    const json_t *queued = json_object_get(ep, "queued");
+    if (json_is_integer(queued) && json_integer_value(queued) > 0)
+        fprintf(f, ", %s queued", s_val(ep, "queued", b));
+    fputc('\n', f);
+}
+
+/* The endpoints that are not ok, one a line, then how many are. */
+static void s_print_endpoints(const json_t *d, FILE *f)
+{
+    const json_t *eps = json_object_get(d, "endpoints");
+    size_t n = json_is_array(eps) ? json_array_size(eps) : 0, ok = 0;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *ep = json_array_get(eps, i);
+        if (!strcmp(s_str(ep, "state"), "ok"))
+            ok++;
+        else
+            s_print_endpoint(ep, f);
+    }
+    const json_t *total = json_object_get(d, "endpoints_total");
+    fprintf(f, "  endpoints: %zu ok", ok);
+    if (json_is_integer(total) && json_integer_value(total) > (json_int_t)n)
+        fprintf(f, " (%zu of %" JSON_INTEGER_FORMAT " shown)", n, json_integer_value(total));
+    fputc('\n', f);
+}
+
+/* docs/dispatch.md "Observability": the "dispatch" object of /stats, or "not running". */
+static void s_print_dispatch(const json_t *st, FILE *f)
+{
+    const json_t *d = json_object_get(st, "dispatch");
+    fputc('\n', f);
+    if (!json_is_object(d)) {
+        fputs("dispatch: not running\n", f);
+        return;
+    }
+    char a[32], b[32], c[32], e[32], g[32], h[32], i[32], j[32];
+    const json_t *lat = json_object_get(d, "latency_ms");
+    const json_t *old = json_object_get(d, "oldest_ms");
+    fprintf(f, "dispatch: delivered %s  queued %s  in flight %s  waiting %s  dead %s  oldest %s"
+               "  p50 %s p99 %s",
+            s_val(d, "delivered", a), s_val(d, "queued", b), s_val(d, "inflight", c),
+            s_val(d, "waiting", e), s_val(d, "dead", g),
+            json_is_number(old) && json_number_value(old) > 0 ? s_dur(old, 1, h) : "-",
+            s_ms(json_object_get(lat, "p50"), i), s_ms(json_object_get(lat, "p99"), j));
+    const json_t *inst = json_object_get(d, "instances");
+    if (json_is_integer(inst) && json_integer_value(inst) > 1)
+        fprintf(f, "  (%" JSON_INTEGER_FORMAT " instances)", json_integer_value(inst));
+    fputc('\n', f);
+    char *text = s_reasons(json_object_get(d, "attempts"));
+    fprintf(f, "  attempts: %s\n", text);
+    free(text);
+    text = s_reasons(json_object_get(d, "outcomes"));
+    if (strcmp(text, "-"))
+        fprintf(f, "  outcomes: %s\n", text);
+    free(text);
+    s_print_endpoints(d, f);
+}
+
 /* ------------------------------------------------------------------ fetch and show */
 
 /* Fetches /stats: the body, or NULL after printing why (stderr, or f in watch mode). */
@@ -337,6 +421,7 @@ static int s_show_table(s_stat_t *s, const char *body, size_t len, FILE *f)
     s_print_topics(root, f);
     s_print_rejects(root, f);
     s_print_fleet(root, f);
+    s_print_dispatch(root, f);
     s_print_campaigns(root, f);
     json_decref(root);
     return KEFUCTL_OK;
@@ -429,8 +514,9 @@ const kefuctl_verb_t kefuctl_verb_stat = {
     .name = "stat",
     .fn = s_stat,
     .synopsis = "stat [--json] [--watch [SECONDS]]",
-    .help = "    The broker's statistics, the fleet view and the progress of the newest CRM\n"
-            "    campaigns, when there are any (GET http://<[http] listen>/stats).\n"
+    .help = "    The broker's statistics, the fleet view, webhook delivery (kefu-dispatch) and\n"
+            "    the progress of the newest CRM campaigns, when there are any\n"
+            "    (GET http://<[http] listen>/stats).\n"
             "    --json             print the JSON document as the broker sent it\n"
             "    --watch [SECONDS]  redraw every SECONDS (default 2) until interrupted;\n"
             "                       with --json, one JSON line per refresh",

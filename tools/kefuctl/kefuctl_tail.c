@@ -15,11 +15,11 @@
 #include <zmq.h>
 
 #include "kefuctl.h"
+#include "kf_journal.h"
 #include "kf_json.h"
 #include "kf_proto.h"
 #include "kf_util.h"
 
-#define S_JOURNAL_KEY "kefu:journal"
 #define S_BATCH 1000
 #define S_MAX_TOPIC 256
 
@@ -87,42 +87,32 @@ static kf_env_t *s_decode(const char *topic, const void *data, size_t len, const
 
 /* ------------------------------------------------------------------ the journal */
 
-static const redisReply *s_field(const redisReply *fields, const char *name)
-{
-    for (size_t i = 0; i + 1 < fields->elements; i += 2) {
-        const redisReply *k = fields->element[i];
-        if (k->type == REDIS_REPLY_STRING && strcmp(k->str, name) == 0 &&
-            fields->element[i + 1]->type == REDIS_REPLY_STRING)
-            return fields->element[i + 1];
-    }
-    return NULL;
-}
-
 /* One journal entry: [id, [field, value, ...]]. Returns its seq, 0 when malformed. */
 static uint64_t s_entry(s_tail_t *t, const redisReply *e)
 {
-    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
-        e->element[0]->type != REDIS_REPLY_STRING || e->element[1]->type != REDIS_REPLY_ARRAY) {
-        fprintf(stderr, "kefuctl: malformed entry in %s: skipped\n", S_JOURNAL_KEY);
+    kf_journal_entry_t je;
+    if (kf_journal_entry(e, &je) != KF_OK) {
+        fprintf(stderr, "kefuctl: malformed entry in %s: skipped\n", KF_JOURNAL_KEY);
         return 0;
     }
-    uint64_t seq = strtoull(e->element[0]->str, NULL, 10);
-    const redisReply *topic = s_field(e->element[1], "t");
-    const redisReply *bytes = s_field(e->element[1], "e");
-    if (!topic || !bytes) {
-        fprintf(stderr, "kefuctl: journal entry %s has no 't' or 'e' field: skipped\n",
-                e->element[0]->str);
+    uint64_t seq = je.seq;
+    if (!je.topic || !je.bytes) {
+        fprintf(stderr, "kefuctl: journal entry %" PRIu64 " has no 't' or 'e' field: skipped\n",
+                seq);
         return seq;
     }
     if (seq > t->high)
         t->high = seq;
-    if (!s_match(t, topic->str, topic->len))
+    if (!s_match(t, je.topic, je.topic_len))
         return seq;
     char where[64];
-    snprintf(where, sizeof(where), " (journal entry %s)", e->element[0]->str);
-    kf_env_t *env = s_decode(topic->str, bytes->str, bytes->len, where);
-    if (env)
+    snprintf(where, sizeof(where), " (journal entry %" PRIu64 ")", seq);
+    kf_env_t *env = s_decode(je.topic, (const char *)je.bytes, je.len, where);
+    if (env) {
+        env->has_seq = 1; /* the entry id's (the stored bytes need not carry it) */
+        env->seq = seq;
         s_emit(t, env);
+    }
     kf_env_free(env);
     return seq;
 }
@@ -134,10 +124,10 @@ static long s_batch(s_tail_t *t, uint64_t start, uint64_t end, uint64_t *first, 
     char from[32], to[32];
     snprintf(from, sizeof(from), "%" PRIu64 "-0", start);
     snprintf(to, sizeof(to), end ? "%" PRIu64 "-0" : "+", end);
-    redisReply *r = redisCommand(t->redis, "XRANGE %s %s %s COUNT %d", S_JOURNAL_KEY, from, to,
+    redisReply *r = redisCommand(t->redis, "XRANGE %s %s %s COUNT %d", KF_JOURNAL_KEY, from, to,
                                  S_BATCH);
     if (!r || r->type != REDIS_REPLY_ARRAY) {
-        fprintf(stderr, "kefuctl: cannot read the journal: XRANGE %s: %s\n", S_JOURNAL_KEY,
+        fprintf(stderr, "kefuctl: cannot read the journal: XRANGE %s: %s\n", KF_JOURNAL_KEY,
                 !r ? t->redis->errstr : r->type == REDIS_REPLY_ERROR ? r->str : "not an array");
         freeReplyObject(r);
         return -1;
@@ -357,6 +347,13 @@ static int s_tail(kefuctl_t *ctl, int argc, char **argv)
     if (!t.conf)
         return KEFUCTL_USAGE;
     t.last_print = kf_mono_ms();
+    for (size_t i = 0; t.from_set && i < t.nprefixes; i++)
+        if (!strncmp(t.prefixes[i], "action", 6)) { /* the journal holds events only */
+            fprintf(stderr, "kefuctl tail: actions are not journaled, --from-seq replays events "
+                            "only (actions emitted so far: kefuctl actions); %s is shown live\n",
+                    t.prefixes[i]);
+            break;
+        }
     rc = KEFUCTL_FAIL;
     if (s_open(&t) != KF_OK || (t.from_set && s_replay_start(&t) != KF_OK))
         goto done;

@@ -18,6 +18,10 @@ static const kefuctl_verb_t *const s_verbs[] = {
     &kefuctl_verb_sim,
     &kefuctl_verb_report,
     &kefuctl_verb_tasks,
+    &kefuctl_verb_actions,
+    &kefuctl_verb_dead,
+    &kefuctl_verb_redeliver,
+    &kefuctl_verb_webhook_listen,
     NULL,
 };
 

@@ -663,4 +663,4 @@ local function fire(p, id, due, t)
   end
 end
 
-return K.run(H, fire)
+K.run(H, fire)

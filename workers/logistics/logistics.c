@@ -112,8 +112,7 @@ int lg_on_paid(kf_worker_t *w, const kf_env_t *env, kf_call_t *call, void *arg)
         return KF_ERR;
     const kf_shop_t *shop = s_common(w, env, call, st->order_id);
     int64_t at = st->has_at ? st->at : env->occurred_at;
-    int hours = shop->cfg && shop->cfg->promised_ship_hours > 0 ? shop->cfg->promised_ship_hours : 48;
-    kf_call_argi(call, "promised", at + hours * HOUR_MS);
+    kf_call_argi(call, "promised", at + (int64_t)shop->promised_ship_hours * HOUR_MS);
     kf_call_argi(call, "at", at);
     kf_call_arg(call, "buyer", st->buyer_id ? st->buyer_id : "");
     kf_call_arg(call, "tpl", lg_template(shop, "overdue_shipping"));

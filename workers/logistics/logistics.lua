@@ -240,11 +240,26 @@ H['logistics.scan'] = function(p, A)
     K.count('kefu:stats:worker:' .. G, 'late_scans', 1)
     return 'late'
   end
-  cancel(p, o, {'pickup_warn', 'pickup_high', 'stall', 'lost', 'locker', 'diff_esc'})
+  local g = group(code)
+  -- the watches the previous state planned that this scan does not plan again (those it
+  -- plans again are moved by S.add; a watch missed here fires as a no-op: each checks the
+  -- scan or the state it was planned for)
+  local pc = n(o.lg_code)
+  local stale = {}
+  if o.lg_st == 'shipped' then stale = {'pickup_warn', 'pickup_high'} end
+  if o.lg_at then
+    local pg = group(pc)
+    if g == 2 or g == 4 or g == 6 then stale[#stale + 1] = 'stall' end
+    if g == 4 or g == 6 then stale[#stale + 1] = 'lost' end
+    if pc == 205 then stale[#stale + 1] = 'locker' end
+    if pg == 2 and pc ~= 202 and pc ~= 208 and pc ~= 205 and pc ~= 207 and pc ~= 209 then
+      stale[#stale + 1] = 'diff_esc'
+    end
+  end
+  cancel(p, o, stale)
   resolve(o, MOVING_KINDS, at)
   call('HSET', o.okey, 'lg_st', 'moving', 'lg_at', A.at, 'lg_code', A.code, 'lg_city', A.city)
   o.lg_at, o.lg_code, o.lg_city = A.at, A.code, A.city
-  local g = group(code)
   if g == 3 then
     finish(p, o, at)
     if code == 303 then -- open until the buyer confirms receipt
@@ -360,4 +375,4 @@ local function fire(p, id_, due, t)
   if w == 'diff_esc' then return alert(o, 'difficult', 'high', now, due) end
 end
 
-return K.run(H, fire)
+K.run(H, fire)

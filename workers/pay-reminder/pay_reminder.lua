@@ -94,4 +94,4 @@ local function fire(p, id, due, t)
   if sent == 0 then K.count(t.skey, 'reminded', 1) end
 end
 
-return K.run(H, fire)
+K.run(H, fire)

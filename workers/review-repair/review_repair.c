@@ -143,9 +143,8 @@ int rr_on_posted(kf_worker_t *w, const kf_env_t *env, kf_call_t *call, void *arg
     kf_call_argf(call, "th", "%08x", kf_fnv1a(rv->text));
     kf_call_arg(call, "causes", causes);
     kf_call_arg(call, "malkw", money ? "1" : "0");
-    const Kefu__V1__ShopConfig *cfg = shop->cfg;
-    long long comp = strcmp(rating, "bad") == 0 ? (cfg ? cfg->compensation_bad_fen : 1000)
-                                                : (cfg ? cfg->compensation_neutral_fen : 500);
+    long long comp = strcmp(rating, "bad") == 0 ? shop->compensation_bad_fen
+                                                : shop->compensation_neutral_fen;
     kf_call_argi(call, "comp", comp);
     char *agents = kf_shop_agents_lines(shop);
     kf_call_arg(call, "agents", agents);

@@ -265,4 +265,4 @@ local function fire(p, id_, due, t)
   end
 end
 
-return K.run(H, fire)
+K.run(H, fire)
