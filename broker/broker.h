@@ -38,6 +38,7 @@ typedef struct item_s {
     item_kind_t kind;
     int topic;                   /* index into kf_proto_topics */
     char *event_id;
+    char fp[8];                  /* event_id's fingerprint (kf_fingerprint): the door dedup */
     uint8_t *bytes;              /* the envelope as it will be journaled (without seq) */
     size_t len;
     bool resolved;               /* reply known */

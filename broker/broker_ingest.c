@@ -17,7 +17,7 @@ typedef struct {
     size_t n;
     const char **argv;
     size_t *argvlen;
-    char ttl[24], maxlen[24];
+    char ttl[24], maxlen[24], window[24];
 } step_t;
 
 int broker_topic_index(const char *topic)
@@ -111,6 +111,7 @@ void broker_submit(broker_t *b, item_t *it, const void *data, size_t len, const 
 {
     it->topic = broker_topic_index(topic);
     it->event_id = kf_xstrdup(env->event_id);
+    kf_fingerprint(it->event_id, it->fp);
     it->bytes = kf_xmalloc(len + 24); /* room for published_at and seq appended */
     memcpy(it->bytes, data, len);
     it->len = len;
@@ -230,23 +231,26 @@ static void s_flush(broker_t *b)
         free(st);
         return;
     }
-    size_t argc = 4 + 3 * n;
+    enum { FIXED = 5 };
+    size_t argc = FIXED + 3 * n;
     st->argv = kf_xmalloc(argc * sizeof(char *));
     st->argvlen = kf_xmalloc(argc * sizeof(size_t));
-    snprintf(st->ttl, sizeof(st->ttl), "%lld", b->bconf->dedup_window_s);
+    long long ttl = b->bconf->dedup_window_s;
+    snprintf(st->ttl, sizeof(st->ttl), "%lld", ttl);
     snprintf(st->maxlen, sizeof(st->maxlen), "%lld", b->bconf->journal_maxlen);
-    const char *fixed[4] = {"kefu:seq", "kefu:journal", st->ttl, st->maxlen};
-    for (size_t i = 0; i < 4; i++) {
+    snprintf(st->window, sizeof(st->window), "%lld", (long long)(kf_wall_ms() / 1000) / ttl);
+    const char *fixed[FIXED] = {"kefu:seq", "kefu:journal", st->ttl, st->maxlen, st->window};
+    for (size_t i = 0; i < FIXED; i++) {
         st->argv[i] = fixed[i];
         st->argvlen[i] = strlen(fixed[i]);
     }
     for (size_t i = 0; i < n; i++) {
         item_t *it = st->items[i];
         const char *topic = kf_proto_topics[it->topic];
-        const char *v[3] = {it->event_id, topic, (const char *)it->bytes};
-        size_t l[3] = {strlen(it->event_id), strlen(topic), it->len};
-        memcpy(&st->argv[4 + 3 * i], v, sizeof(v));
-        memcpy(&st->argvlen[4 + 3 * i], l, sizeof(l));
+        const char *v[3] = {it->fp, topic, (const char *)it->bytes};
+        size_t l[3] = {sizeof(it->fp), strlen(topic), it->len};
+        memcpy(&st->argv[FIXED + 3 * i], v, sizeof(v));
+        memcpy(&st->argvlen[FIXED + 3 * i], l, sizeof(l));
     }
     if (kf_redis_eval(b->redis, b->journal_script, 2, (int)argc, st->argv, st->argvlen, s_on_step,
                       st) != KF_OK) {

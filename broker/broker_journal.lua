@@ -2,42 +2,62 @@
 --
 -- KEYS[1] = kefu:seq        (the last assigned sequence number)
 -- KEYS[2] = kefu:journal    (stream; entry id <seq>-0, fields t=topic e=envelope)
--- ARGV[1] = dedup window in seconds (kefu:pubid:<event_id> lives that long)
+-- ARGV[1] = dedup window in seconds
 -- ARGV[2] = journal cap (approximate MAXLEN)
--- ARGV[3..] = triples: event_id, topic, envelope bytes
+-- ARGV[3] = the broker's window number: floor(wall clock seconds / ARGV[1])
+-- ARGV[4..] = triples: event_id fingerprint (8 bytes, kf_fingerprint), topic, envelope bytes
+--
+-- The door dedup: the fingerprint's field in one of 1024 small hashes per window,
+-- kefu:pubid:<window>:<bucket> = {fingerprint: seq}; the current window and the one before
+-- are looked in, so an event_id is remembered for at least the dedup window (each hash
+-- lives two windows and a minute).
 --
 -- Returns one integer per event: seq > 0 when journaled, -seq when event_id was already
 -- seen (a duplicate of the event journaled as seq). The envelope is stored as it came; its
 -- seq is the entry id's (kf_journal.h reads it from there).
 
-local ttl = ARGV[1]
+local call = redis.call
+local ttl = tonumber(ARGV[1])
 local maxlen = ARGV[2]
+local win = tonumber(ARGV[3])
+local BUCKETS = 1024
 
-local seq = tonumber(redis.call('GET', KEYS[1]) or '0')
+local seq = tonumber(call('GET', KEYS[1]) or '0')
 if seq == 0 then
   -- kefu:seq lost (flushed or never set): never go below the journal's last entry
-  local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
+  local last = call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
   if last[1] then
     seq = tonumber(string.match(last[1][1], '^(%d+)')) or 0
   end
 end
 
-local call = redis.call
-
+local cur = 'kefu:pubid:' .. string.format('%d', win) .. ':'
+local prev = 'kefu:pubid:' .. string.format('%d', win - 1) .. ':'
+local life = 2 * ttl + 60
+local expiring = {}
 local out = {}
 local first = seq
-for i = 3, #ARGV - 2, 3 do
-  local pubid = 'kefu:pubid:' .. ARGV[i]
-  local nxt = seq + 1
-  local snxt = string.format('%d', nxt)
-  if call('SET', pubid, snxt, 'NX', 'EX', ttl) then
-    seq = nxt
-    call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, snxt .. '-0',
-         't', ARGV[i + 1], 'e', ARGV[i + 2])
-    out[#out + 1] = seq
-  else
-    out[#out + 1] = -tonumber(call('GET', pubid) or '0')
+for i = 4, #ARGV - 2, 3 do
+  local fp = ARGV[i]
+  local b1, b2 = string.byte(fp, 1, 2)
+  local b = ((b1 or 0) * 256 + (b2 or 0)) % BUCKETS
+  local old = call('HGET', prev .. b, fp)
+  if not old then
+    local key = cur .. b
+    local snxt = string.format('%d', seq + 1)
+    if call('HSETNX', key, fp, snxt) == 1 then
+      if not expiring[b] then
+        call('EXPIRE', key, life, 'NX')
+        expiring[b] = true
+      end
+      seq = seq + 1
+      call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, snxt .. '-0', 't', ARGV[i + 1], 'e', ARGV[i + 2])
+      out[#out + 1] = seq
+    else
+      old = call('HGET', key, fp)
+    end
   end
+  if old then out[#out + 1] = -tonumber(old) end
 end
 if seq ~= first then
   call('SET', KEYS[1], string.format('%d', seq))

@@ -288,6 +288,15 @@ void kf_uuid4(char *buf)
              b[13], b[14], b[15]);
 }
 
+void kf_fingerprint(const char *s, char out[8])
+{
+    uint64_t h = 14695981039346656037ull;
+    for (const unsigned char *p = (const unsigned char *)s; p && *p; p++)
+        h = (h ^ *p) * 1099511628211ull;
+    for (int i = 0; i < 8; i++)
+        out[i] = (char)(h >> (56 - 8 * i));
+}
+
 uint32_t kf_fnv1a(const char *s)
 {
     uint32_t h = 2166136261u;

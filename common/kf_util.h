@@ -47,6 +47,9 @@ const char *kf_mask_name(const char *name, char *buf, size_t len);
 
 /* FNV-1a (32 bit) of a string; NULL hashes as "". */
 uint32_t kf_fnv1a(const char *s);
+/* An event_id's 8-byte fingerprint (FNV-1a 64, big-endian), the field of the compact event_id
+ * guards in Redis (the broker's door, the workers'; docs/redis-keys.md). */
+void kf_fingerprint(const char *s, char out[8]);
 /* A random UUID v4 string into buf (>= 37 bytes). */
 void kf_uuid4(char *buf);
 

@@ -221,15 +221,6 @@ static void s_call_pushs(kf_call_t *c, const char *s)
     s_call_push(c, s ? s : "", s ? strlen(s) : 0);
 }
 
-static void s_fingerprint(const char *evid, char out[8])
-{
-    uint64_t h = 14695981039346656037ull; /* FNV-1a 64 */
-    for (const unsigned char *p = (const unsigned char *)evid; *p; p++)
-        h = (h ^ *p) * 1099511628211ull;
-    for (int i = 0; i < 8; i++)
-        out[i] = (char)(h >> (56 - 8 * i));
-}
-
 /* An event's record (R_*), or a fire/sync step's seq and now. */
 static kf_call_t *s_call_new(kf_worker_t *w, s_kind_t kind, uint64_t seq, const char *evid,
                              const char *topic, int64_t now)
@@ -246,7 +237,7 @@ static kf_call_t *s_call_new(kf_worker_t *w, s_kind_t kind, uint64_t seq, const 
         s_call_pushs(c, evid);
         char fp[8];
         if (evid && *evid)
-            s_fingerprint(evid, fp);
+            kf_fingerprint(evid, fp);
         s_call_push(c, fp, evid && *evid ? 8 : 0);
         s_call_pushs(c, "-2"); /* partition: set at submit */
         s_call_pushs(c, "");   /* lookup key: set at submit */

@@ -264,6 +264,49 @@ def iso8(ms):
         timespec="milliseconds" if ms % 1000 else "seconds")
 
 
+class DoorDedupTest(unittest.TestCase):
+    """The door dedup's compact form (kefu:pubid:<window>:<bucket>): within a batch, across a
+    window boundary, forgotten only after a whole window, every key with a TTL."""
+    WINDOW = 3
+
+    def setUp(self):
+        self.stack = Stack(broker_opts=("-o", f"broker.dedup_window_s={self.WINDOW}")).start()
+
+    def tearDown(self):
+        self.stack.stop()
+
+    def at_window_start(self):
+        """Waits until a window has just begun (at least WINDOW - 1 s of it left)."""
+        while time.time() % self.WINDOW > 0.3:
+            time.sleep(0.05)
+
+    def test_remembered_for_a_window_across_its_boundary_then_forgotten(self):
+        self.at_window_start()
+        r = self.stack.pub([paid(1), paid(2), paid(1)])  # one batch, one call
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = r.stdout.split("\n")
+        s1 = out[0].split()[1]
+        self.assertRegex(out[1], r"^ok \d+$")
+        self.assertEqual(out[2], f"duplicate {s1}")
+        time.sleep(self.WINDOW)  # the next window: found in the one before
+        r = self.stack.pub([paid(1), paid(3)])
+        self.assertEqual(r.stdout.split("\n")[0], f"duplicate {s1}", r.stdout)
+        self.assertRegex(r.stdout.split("\n")[1], r"^ok \d+$")
+        red = self.stack.redis()
+        keys = list(red.scan_iter("kefu:pubid:*", count=1000))
+        self.assertTrue(keys)
+        for k in keys:
+            self.assertRegex(k.decode(), r"^kefu:pubid:\d+:\d+$")
+            ttl = red.ttl(k)
+            self.assertTrue(0 < ttl <= 2 * self.WINDOW + 60, (k, ttl))
+        time.sleep(self.WINDOW + 0.5)  # two windows after: journaled again, a new seq
+        r = self.stack.pub([paid(1)])
+        self.assertRegex(r.stdout.strip(), r"^ok \d+$")
+        self.assertGreater(int(r.stdout.split()[1]), int(s1))
+        st = self.stack.stats()["topics"]["order.paid"]
+        self.assertEqual((st["accepted"], st["duplicates"]), (4, 2))
+
+
 class CampaignStatsTest(unittest.TestCase):
     """The broker reads kefu:crm:campaigns and the kefu:crm:camp:{shop}:<id> hashes that
     kefu-crm-care keeps (workers/crm-care/README.md "Campaigns") into /stats and /metrics."""
