@@ -2,6 +2,7 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/util.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -207,7 +208,8 @@ int broker_http_start(broker_t *b, char *err, size_t errlen)
     evhttp_set_allowed_methods(b->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
     evhttp_set_gencb(b->http, s_on_request, b);
     if (evhttp_bind_socket(b->http, host, (uint16_t)port) != 0) {
-        snprintf(err, errlen, "[http] listen: cannot bind %s", listen);
+        snprintf(err, errlen, "[http] listen: cannot bind %s: %s", listen,
+                 evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
         return KF_ERR;
     }
     return KF_OK;
