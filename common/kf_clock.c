@@ -3,6 +3,7 @@
 #include "kf_clock.h"
 
 #include <ctype.h>
+#include <stdio.h>
 
 #include "kf_util.h"
 
@@ -115,4 +116,15 @@ int kf_parse_hhmm(const char *s)
     if (m > 59 || h > 24 || (h == 24 && m != 0))
         return -1;
     return h * 60 + m;
+}
+
+const char *kf_local_md(int64_t ms, int offset_minutes, int with_time, char *buf, size_t len)
+{
+    kf_local_t lt;
+    kf_local(ms, offset_minutes, &lt);
+    if (with_time)
+        snprintf(buf, len, "%d月%d日%02d:%02d", lt.month, lt.day, lt.hour, lt.minute);
+    else
+        snprintf(buf, len, "%d月%d日", lt.month, lt.day);
+    return buf;
 }

@@ -7,6 +7,7 @@
 #define KF_CLOCK_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 void kf_clock_init(bool simulated, int64_t start_ms); /* start_ms used when simulated */
@@ -24,6 +25,9 @@ typedef struct {
 } kf_local_t;
 
 void kf_local(int64_t ms, int offset_minutes, kf_local_t *out);
+/* The local date as texts name it, "11月5日", or with the time, "11月5日09:05" (with_time);
+ * the one C writer of that form (kf_worker.lua's K.md is the Lua one). Returns buf. */
+const char *kf_local_md(int64_t ms, int offset_minutes, int with_time, char *buf, size_t len);
 /* yyyymmdd of the local date */
 int kf_local_yyyymmdd(int64_t ms, int offset_minutes);
 /* epoch ms of local midnight of the day containing ms */

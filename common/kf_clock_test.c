@@ -32,6 +32,16 @@ static void test_real(void **state)
     assert_true(kf_clock_now() >= now);
 }
 
+static void test_local_md(void **state)
+{
+    char buf[32];
+    assert_string_equal(kf_local_md(s_t0, CST, 1, buf, sizeof(buf)), "11月11日00:30");
+    assert_string_equal(kf_local_md(s_t0, CST, 0, buf, sizeof(buf)), "11月11日");
+    assert_string_equal(kf_local_md(s_t0, 0, 1, buf, sizeof(buf)), "11月10日16:30");
+    assert_string_equal(kf_local_md(s_t0 + INT64_C(86400000) * 60, CST, 1, buf, sizeof(buf)),
+                        "1月10日00:30");
+}
+
 static void test_simulated(void **state)
 {
     kf_clock_init(true, s_t0);
@@ -148,6 +158,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_real),
         cmocka_unit_test(test_simulated),
+        cmocka_unit_test(test_local_md),
         cmocka_unit_test(test_local_around_midnight),
         cmocka_unit_test(test_local_other_dates),
         cmocka_unit_test(test_local_at),

@@ -96,6 +96,16 @@ local function yyyymmdd(ms, offset)
 end
 K.yyyymmdd = yyyymmdd
 
+-- The local date as texts name it, '11月5日', or with the time, '11月5日09:05' (with_time):
+-- the one Lua writer of that form (kf_local_md in kf_clock.c is the C one).
+function K.md(ms, offset, with_time)
+  local d = yyyymmdd(ms, offset)
+  local s = string.format('%d月%d日', floor(d / 100) % 100, d % 100)
+  if not with_time then return s end
+  local mins = floor(((ms + offset * 60000) % 86400000) / 60000)
+  return s .. string.format('%02d:%02d', floor(mins / 60), mins % 60)
+end
+
 -- Freshness (DOMAIN §0, DESIGN §3.10): the one table of default windows, by action reason
 -- or by group (the reason's first word). {minutes, from}: from 'fact' (the action's fact_at),
 -- 'due' (the time it was planned for, a._due, else fact_at) or 'day' (only on the shop-local

@@ -57,11 +57,6 @@ local function head(s, nchars)
   return table.concat(out)
 end
 
-local function md(ms, off)
-  local d = K.yyyymmdd(ms, off)
-  return string.format('%d月%d日', floor(d / 100) % 100, d % 100)
-end
-
 local function render(tpl, v)
   return (string.gsub(tpl or '', '{([%w_]+)}', function(k) return v[k] end))
 end
@@ -378,7 +373,7 @@ local function order_care(A, order, o, kind, extra)
   local t = {k = kind, shop = A.shop, buyer = o.buyer, order = order, ch = 'im', off = A.off,
              caps = A.caps, sname = A.sname,
              v = {item = o.item, carrier = o.cc_carrier or '', tracking_no = o.cc_tracking or '',
-                  order_time = o.cc_created and md(n(o.cc_created), n(A.off)) or '',
+                  order_time = o.cc_created and K.md(n(o.cc_created), n(A.off)) or '',
                   city = A.city or ''}}
   for k, x in pairs(extra or {}) do t[k] = x end
   return t

@@ -30,17 +30,11 @@ end
 local function tid(o, w) return o.shop .. ':' .. o.order .. ':' .. w end
 local function skey(o, now) return 'kefu:stats:lg:{' .. o.shop .. '}:' .. K.yyyymmdd(now, o.off) end
 
-local function mdhm(ms, off)
-  local d = K.yyyymmdd(ms, off)
-  local mins = floor(((ms + off * 60000) % DAY) / 60000)
-  return string.format('%d月%d日%02d:%02d', floor(d / 100) % 100, d % 100, floor(mins / 60), mins % 60)
-end
-
 local function render(o, tpl, now)
   local vars = {buyer = o.bname or '', shop = o.shopname or o.shop, item = o.item or '宝贝',
                 carrier = o.carrier or '快递', tracking_no = o.tracking or '',
-                order_time = o.created and mdhm(n(o.created), o.off) or '',
-                deadline = mdhm(n(o.lg_promised) > 0 and n(o.lg_promised) + DAY or now + DAY, o.off)}
+                order_time = o.created and K.md(n(o.created), o.off, true) or '',
+                deadline = K.md(n(o.lg_promised) > 0 and n(o.lg_promised) + DAY or now + DAY, o.off, true)}
   return (string.gsub(tpl or '', '{([%w_]+)}', function(k) return vars[k] or '' end))
 end
 

@@ -114,13 +114,6 @@ void pr_plan(const kf_shop_t *shop, const pr_order_t *o, bool repeat, pr_plan_t 
 
 /* ---------------------------------------------------------------- texts */
 
-static void s_local_text(int64_t ms, int offset, char *buf, size_t len)
-{
-    kf_local_t lt;
-    kf_local(ms, offset, &lt);
-    snprintf(buf, len, "%d月%d日%02d:%02d", lt.month, lt.day, lt.hour, lt.minute);
-}
-
 /* The text of one step, or NULL (err) when no template renders. */
 static char *s_render(const kf_shop_t *shop, const pr_order_t *o, const char *ch,
                       const char *technique, char *err, size_t errlen)
@@ -128,8 +121,8 @@ static char *s_render(const kf_shop_t *shop, const pr_order_t *o, const char *ch
     char kind[64], order_time[32], deadline[32], total[32], buyer[64], cutoff[8];
     snprintf(cutoff, sizeof(cutoff), "%d", shop->cutoff_hour);
     snprintf(kind, sizeof(kind), "payment_reminder/%s", technique);
-    s_local_text(o->created, shop->offset, order_time, sizeof(order_time));
-    s_local_text(o->deadline, shop->offset, deadline, sizeof(deadline));
+    kf_local_md(o->created, shop->offset, 1, order_time, sizeof(order_time));
+    kf_local_md(o->deadline, shop->offset, 1, deadline, sizeof(deadline));
     snprintf(total, sizeof(total), "%lld.%02lld", (long long)(o->total_fen / 100),
              (long long)(o->total_fen % 100));
     kf_utf8_truncate(o->buyer_name, 6, buyer, sizeof(buyer));

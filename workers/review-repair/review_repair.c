@@ -102,10 +102,8 @@ static char *s_render(const kf_shop_t *shop, const char *channel, const char *bu
     const char *t = kf_shop_template(shop, "review_repair", channel);
     if (!t)
         t = kf_tmpl_default("review_repair", channel, NULL);
-    kf_local_t lt;
-    kf_local(at, shop->offset, &lt);
     char when[32], name[64];
-    snprintf(when, sizeof(when), "%d月%d日", lt.month, lt.day);
+    kf_local_md(at, shop->offset, 0, when, sizeof(when));
     kf_utf8_truncate(buyer, 6, name, sizeof(name));
     kf_tmpl_var_t vars[] = {{"buyer", name}, {"shop", shop->name}, {"item", item},
                             {"review_time", when}}; /* the review's date, not the order's */
