@@ -31,6 +31,7 @@ struct kf_redis_s {
     int backoff_ms;
     struct event *retry_ev;
     struct event *timeout_ev;
+    struct event *touch_ev; /* the libraries' use marks in kefu:functions, and the prune */
     unsigned long reconnects;
     size_t inflight;
     kf_redis_state_fn *state_fn;
@@ -145,6 +146,134 @@ static void s_load(redisAsyncContext *ac, kf_redis_t *self, intptr_t i)
                       self->scripts[i].code);
 }
 
+/* Old library versions (each code change loads a new <name>_<hash> library, and Redis keeps
+ * them all, across restarts too): every daemon marks the versions it runs in kefu:functions
+ * (library -> wall ms) when it connects and every S_FN_TOUCH_MS; when it connects and then
+ * every S_FN_TOUCH_MS it deletes the other versions of its own libraries that nothing marked
+ * for S_FN_IDLE_MS (a version first seen unmarked is marked then, so it gets that long too),
+ * and forgets marks of libraries that are gone. A running older daemon (a rolling upgrade)
+ * keeps marking its version; a daemon whose library was deleted anyway loads it again (the
+ * FCALL retry). */
+#define S_FN_KEY "kefu:functions"
+#define S_FN_TOUCH_MS 600000
+#define S_FN_IDLE_MS 3600000
+
+typedef struct {
+    kf_redis_t *self;
+    char **libs; /* FUNCTION LIST's library names */
+    size_t nlibs;
+    bool failed;
+} s_prune_t;
+
+static void s_prune_free(s_prune_t *pr)
+{
+    for (size_t i = 0; i < pr->nlibs; i++)
+        free(pr->libs[i]);
+    free(pr->libs);
+    free(pr);
+}
+
+/* The index of our script whose other version lib is, or -1: lib is "<name>_<12 hex>" (the
+ * name as s_fname writes it), not the version we run. */
+static int s_old_version(kf_redis_t *self, const char *lib)
+{
+    for (int i = 0; i < self->nscripts; i++) {
+        size_t n = strlen(self->scripts[i].fname) - 13; /* "_" and 12 hex */
+        if (strncmp(lib, self->scripts[i].fname, n) || lib[n] != '_' || strlen(lib + n + 1) != 12 ||
+            strspn(lib + n + 1, "0123456789abcdef") != 12)
+            continue;
+        return strcmp(lib, self->scripts[i].fname) ? i : -1;
+    }
+    return -1;
+}
+
+static void s_on_ignore(redisAsyncContext *ac, void *r, void *priv) {}
+
+static void s_on_fn_list(redisAsyncContext *ac, void *r, void *priv)
+{
+    s_prune_t *pr = priv;
+    redisReply *reply = r;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+        pr->failed = true;
+        return;
+    }
+    pr->libs = kf_xcalloc(reply->elements + 1, sizeof(char *));
+    for (size_t i = 0; i < reply->elements; i++) {
+        const redisReply *lib = reply->element[i];
+        if (lib->type != REDIS_REPLY_ARRAY)
+            continue;
+        for (size_t k = 0; k + 1 < lib->elements; k += 2)
+            if (lib->element[k]->type == REDIS_REPLY_STRING &&
+                !strcmp(lib->element[k]->str, "library_name") &&
+                lib->element[k + 1]->type == REDIS_REPLY_STRING)
+                pr->libs[pr->nlibs++] = kf_xstrdup(lib->element[k + 1]->str);
+    }
+}
+
+static void s_on_fn_marks(redisAsyncContext *ac, void *r, void *priv)
+{
+    s_prune_t *pr = priv;
+    redisReply *reply = r;
+    kf_redis_t *self = pr->self;
+    if (!reply || pr->failed || reply->type != REDIS_REPLY_ARRAY || !self->ac) {
+        s_prune_free(pr);
+        return;
+    }
+    long long now = (long long)kf_wall_ms();
+    for (size_t i = 0; i < pr->nlibs; i++) { /* versions present: mark or delete */
+        const char *lib = pr->libs[i];
+        if (s_old_version(self, lib) < 0)
+            continue;
+        const redisReply *mark = NULL;
+        for (size_t k = 0; k + 1 < reply->elements; k += 2)
+            if (reply->element[k]->type == REDIS_REPLY_STRING && !strcmp(reply->element[k]->str, lib))
+                mark = reply->element[k + 1];
+        long long at = 0;
+        if (!mark || mark->type != REDIS_REPLY_STRING ||
+            kf_parse_ll(mark->str, 0, INT64_MAX, &at) != KF_OK) {
+            redisAsyncCommand(self->ac, s_on_ignore, NULL, "HSET %s %s %lld", S_FN_KEY, lib, now);
+        } else if (at < now - S_FN_IDLE_MS) {
+            kf_log_notice("redis: deleting library %s (unused for %lld min)", lib,
+                          (now - at) / 60000);
+            redisAsyncCommand(self->ac, s_on_ignore, NULL, "FUNCTION DELETE %s", lib);
+            redisAsyncCommand(self->ac, s_on_ignore, NULL, "HDEL %s %s", S_FN_KEY, lib);
+        }
+    }
+    for (size_t k = 0; k + 1 < reply->elements; k += 2) { /* marks of versions gone */
+        const redisReply *name = reply->element[k];
+        if (name->type != REDIS_REPLY_STRING || s_old_version(self, name->str) < 0)
+            continue;
+        bool present = false;
+        for (size_t i = 0; i < pr->nlibs && !present; i++)
+            present = !strcmp(pr->libs[i], name->str);
+        if (!present)
+            redisAsyncCommand(self->ac, s_on_ignore, NULL, "HDEL %s %s", S_FN_KEY, name->str);
+    }
+    s_prune_free(pr);
+}
+
+/* Marks the versions this daemon runs, then prunes (see above). */
+static void s_touch(kf_redis_t *self)
+{
+    if (!self->ac || !self->nscripts)
+        return;
+    long long now = (long long)kf_wall_ms();
+    for (int i = 0; i < self->nscripts; i++)
+        redisAsyncCommand(self->ac, s_on_ignore, NULL, "HSET %s %s %lld", S_FN_KEY,
+                          self->scripts[i].fname, now);
+    s_prune_t *pr = kf_xcalloc(1, sizeof(*pr));
+    pr->self = self;
+    redisAsyncCommand(self->ac, s_on_fn_list, pr, "FUNCTION LIST");
+    redisAsyncCommand(self->ac, s_on_fn_marks, pr, "HGETALL %s", S_FN_KEY);
+}
+
+static void s_on_touch(evutil_socket_t fd, short what, void *arg)
+{
+    kf_redis_t *self = arg;
+    if (self->ready)
+        s_touch(self);
+}
+
 static void s_on_handshake(redisAsyncContext *ac, void *r, void *priv)
 {
     kf_redis_t *self = ac->data;
@@ -156,8 +285,10 @@ static void s_on_handshake(redisAsyncContext *ac, void *r, void *priv)
         redisAsyncDisconnect(ac);
         return;
     }
-    if (priv) /* the final PING */
+    if (priv) { /* the final PING */
         s_set_ready(self, true);
+        s_touch(self);
+    }
 }
 
 static void s_on_connect(const redisAsyncContext *cac, int status)
@@ -272,6 +403,9 @@ kf_redis_t *kf_redis_new(struct event_base *base, const char *url, const char *p
     }
     self->retry_ev = evtimer_new(base, s_on_retry, self);
     self->timeout_ev = evtimer_new(base, s_on_connect_timeout, self);
+    self->touch_ev = event_new(base, -1, EV_PERSIST, s_on_touch, self);
+    struct timeval tv = {S_FN_TOUCH_MS / 1000, 0};
+    evtimer_add(self->touch_ev, &tv);
     s_connect(self);
     return self;
 }
@@ -292,6 +426,8 @@ void kf_redis_destroy(kf_redis_t **self_p)
         event_free(self->retry_ev);
     if (self->timeout_ev)
         event_free(self->timeout_ev);
+    if (self->touch_ev)
+        event_free(self->touch_ev);
     for (int i = 0; i < self->nscripts; i++) {
         free(self->scripts[i].name);
         free(self->scripts[i].code);

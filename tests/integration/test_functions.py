@@ -5,6 +5,7 @@ side, and a library that is gone (FUNCTION FLUSH) loaded again without losing an
 import hashlib
 import json
 import re
+import signal
 import unittest
 
 from kefu_harness import Stack, wait_for
@@ -72,6 +73,42 @@ class FunctionsTest(unittest.TestCase):
                  what="the broker journaling again")
         wait_for(lambda: self.applied("o2"), timeout=20, what="o2 applied after the restart")
         self.assertTrue(set(self.libraries()) >= {pr[0], other})
+
+    def test_old_versions_unused_for_an_hour_are_deleted_when_a_daemon_connects(self):
+        import time
+        now = int(time.time() * 1000)
+        marks = {"pay_reminder_111111111111": now - 2 * 3600 * 1000,  # unused for 2 h: deleted
+                 "pay_reminder_222222222222": now - 60 * 1000,        # in use (a rolling upgrade)
+                 "pay_reminder_444444444444": now,                    # a mark without its library
+                 "other_555555555555": now - 2 * 3600 * 1000}         # not pay-reminder's
+        for lib in ("pay_reminder_111111111111", "pay_reminder_222222222222",
+                    "pay_reminder_333333333333", "other_555555555555"):
+            self.r.execute_command(
+                "FUNCTION", "LOAD",
+                f"#!lua name={lib}\nredis.register_function('{lib}', function() return 1 end)")
+        self.r.hset("kefu:functions", mapping=marks)
+        self.s.kill("kefu-pay-reminder", signal.SIGTERM)
+        self.s.start_worker("kefu-pay-reminder")
+        mine = [n for n in self.libraries() if re.match(r"^pay_reminder_[0-9a-f]{12}$", n)
+                and n not in marks and n != "pay_reminder_333333333333"]
+        self.assertEqual(len(mine), 1, self.libraries())
+        wait_for(lambda: "pay_reminder_111111111111" not in self.libraries(), timeout=10,
+                 what="the version unused for 2 h deleted")
+        libs = self.libraries()
+        for kept in ("pay_reminder_222222222222", "pay_reminder_333333333333",
+                     "other_555555555555", mine[0]):
+            self.assertIn(kept, libs)
+        m = {k.decode(): int(v) for k, v in self.r.hgetall("kefu:functions").items()}
+        self.assertNotIn("pay_reminder_111111111111", m)
+        self.assertNotIn("pay_reminder_444444444444", m)  # its library is gone
+        self.assertGreaterEqual(m["pay_reminder_333333333333"], now)  # first seen: marked now
+        self.assertGreaterEqual(m[mine[0]], now)
+        self.assertEqual(m["pay_reminder_222222222222"], now - 60 * 1000)
+        self.assertEqual(m["other_555555555555"], now - 2 * 3600 * 1000)
+        self.assertTrue(any(re.match(r"^broker_journal_[0-9a-f]{12}$", k) for k in m), m)
+        # the worker still works
+        self.pub(order("o9", T0 + 5000))
+        self.assertTrue(self.applied("o9"))
 
     def test_a_library_that_is_gone_is_loaded_again_and_no_event_is_lost(self):
         self.pub(order("o1", T0))
