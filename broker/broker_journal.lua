@@ -33,17 +33,26 @@ end
 
 local cur = 'kefu:pubid:' .. string.format('%d', win) .. ':'
 local prev = 'kefu:pubid:' .. string.format('%d', win - 1) .. ':'
-local life = 2 * ttl + 60
+local life = string.format('%d', 2 * ttl + 60)
 local expiring = {}
+-- bucket -> key names, built once per call: a number in a concatenation or an argument is
+-- formatted through printf's floating-point path, which cost more than the commands
+local ckeys, pkeys = {}, {}
 local out = {}
 local first = seq
 for i = 4, #ARGV - 2, 3 do
   local fp = ARGV[i]
   local b1, b2 = string.byte(fp, 1, 2)
   local b = ((b1 or 0) * 256 + (b2 or 0)) % BUCKETS
-  local old = call('HGET', prev .. b, fp)
+  local pk = pkeys[b]
+  if not pk then
+    local sb = string.format('%d', b)
+    pk, ckeys[b] = prev .. sb, cur .. sb
+    pkeys[b] = pk
+  end
+  local old = call('HGET', pk, fp)
   if not old then
-    local key = cur .. b
+    local key = ckeys[b]
     local snxt = string.format('%d', seq + 1)
     if call('HSETNX', key, fp, snxt) == 1 then
       if not expiring[b] then
