@@ -667,7 +667,23 @@ class ReplayCase(unittest.TestCase):
         self.assertEqual(len(ids), len(set(ids)), "an action id appears twice in kefu:actions")
         got = self.action_set(s)
         self.assertEqual(sorted(got - self.ref_set), [], "actions the reference run has not")
-        self.assertEqual(sorted(self.ref_set - got), [], "actions missing")
+        missing = sorted(self.ref_set - got)
+        if missing:  # what the contact policy held back about them, here and in the reference
+            self.fail(f"actions missing: {missing[:3]}\n  blocked here: "
+                      f"{self.blocked_about(s, missing)}\n  blocked in the reference run: "
+                      f"{self.blocked_about(self.ref, missing)}")
+
+    @staticmethod
+    def blocked_about(stack, actions, limit=10):
+        """kefu:blocked entries naming an order or buyer that the given actions name."""
+        text = repr(actions)
+        out = []
+        for _, f in stack.redis().xrange("kefu:blocked"):
+            d = {k.decode(): v.decode() for k, v in f.items()}
+            if any(d.get(k) and d[k] in text for k in ("order_id", "buyer_id")):
+                out.append({k: d.get(k) for k in ("order_id", "buyer_id", "reason", "channel",
+                                                  "block", "at")})
+        return out[:limit]
 
     # -- the checks every worker must pass (DESIGN §3.6, §3.8)
 
