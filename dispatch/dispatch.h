@@ -205,6 +205,8 @@ int dispatch_redis_start(dispatch_t *d, char *err, size_t errlen);
 void dispatch_redis_stop(dispatch_t *d);
 /* Schedules a flush of the queued writes at the end of this loop pass. */
 void dispatch_flush_soon(dispatch_t *d);
+/* Puts a done item (its where IT_DONE, its state set) on the flush list, flushed soon. */
+void dispatch_flush_add(dispatch_t *d, item_t *it);
 /* Records a pending item's state (after a failed attempt). */
 void dispatch_write_state(dispatch_t *d, item_t *it);
 /* Appends an action.alert to kefu:actions and publishes it live. */

@@ -685,14 +685,7 @@ void dispatch_finish(dispatch_t *d, item_t *it, const char *s, const char *why)
     if (!strcmp(s, "dead"))
         kf_log_notice("%s (%s, shop %s) is dead: %s after %d attempts", it->id, it->topic,
                       it->shop, why, it->n);
-    it->qnext = NULL;
-    if (d->flush_tail)
-        d->flush_tail->qnext = it;
-    else
-        d->flush_head = it;
-    d->flush_tail = it;
-    d->nflush++;
-    dispatch_flush_soon(d);
+    dispatch_flush_add(d, it);
 }
 
 size_t dispatch_queued(dispatch_t *d, size_t *inflight, size_t *waiting, int64_t *oldest_ms)

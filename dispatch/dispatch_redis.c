@@ -59,14 +59,7 @@ static void s_on_state(kf_redis_t *r, redisReply *reply, void *arg)
     if (s && strcmp(s, "pending") != 0) { /* finished before a crash: acknowledge only */
         it->state = s;
         it->where = IT_DONE;
-        it->qnext = NULL;
-        if (d->flush_tail)
-            d->flush_tail->qnext = it;
-        else
-            d->flush_head = it;
-        d->flush_tail = it;
-        d->nflush++;
-        dispatch_flush_soon(d);
+        dispatch_flush_add(d, it);
         return;
     }
     if (!reply)
@@ -606,6 +599,18 @@ void dispatch_flush_soon(dispatch_t *d)
 {
     if (d->flush_ev)
         event_active(d->flush_ev, EV_TIMEOUT, 0);
+}
+
+void dispatch_flush_add(dispatch_t *d, item_t *it)
+{
+    it->qnext = NULL;
+    if (d->flush_tail)
+        d->flush_tail->qnext = it;
+    else
+        d->flush_head = it;
+    d->flush_tail = it;
+    d->nflush++;
+    dispatch_flush_soon(d);
 }
 
 void dispatch_write_state(dispatch_t *d, item_t *it)
