@@ -69,6 +69,7 @@ class Bench:
         self.redis_pid = int(self.r.info("server")["process_id"])
         self.procs = []
         self.out = {}
+        self.families = self.groups = []  # memory by key family: measured by the fleet phase
         self.http = None
         for line in open(a.conf):
             if line.strip().startswith("listen"):

@@ -1,6 +1,7 @@
 # tests/bench/pay_reminder.sh: the pay-reminder benchmark, sourced by tests/bench/run (which
 # has parsed the arguments, built kefu-broker, kefu-pay-reminder and kefuctl, and set up the run
-# directory, its cleanup and the helpers: log, free_ports, wait_until, pids, forget).
+# directory, its cleanup and the helpers: log, free_ports, wait_until,
+# pids, forget, start_redis, write_conf, redis_python).
 # Figures: see `tests/bench/run --help`.
 # shellcheck shell=bash disable=SC2034,SC2154 # variables shared with tests/bench/run
 
@@ -31,14 +32,8 @@ evalsha_us() {
     rcli info commandstats | tr -d '\r' | awk -F'[:=,]' '($1 == "cmdstat_evalsha" || $1 == "cmdstat_fcall") && $3 > n { n = $3; v = $7 } END { print v + 0 }'
 }
 
-read -r p_redis p_pub p_confirm p_sub p_http < <(free_ports 5)
-
 # ------------------------------------------------------------------ redis
-redis-server --port "$p_redis" --bind 127.0.0.1 --dir "$run" --save '' --appendonly no \
-    --daemonize no >"$run/redis.log" 2>&1 &
-pids+=($!)
-redis_port=$p_redis
-wait_until 10 rcli ping || { echo "tests/bench/run: redis-server did not start" >&2; exit 1; }
+start_redis
 redis_pid=$(rcli info server | tr -d '\r' | awk -F: '$1 == "process_id" { print $2 }')
 
 log "$events events / reference calls, $(nproc) CPUs, run dir $run"
@@ -56,16 +51,7 @@ log "   redis-server CPU ${set_cpu}s: ${set_us} us per SET"
 rcli flushall >/dev/null
 
 # ------------------------------------------------------------------ b. the worker
-cat >"$run/kefu.conf" <<EOF
-[redis]
-url = redis://127.0.0.1:$p_redis/0
-[bus]
-publish = tcp://127.0.0.1:$p_pub
-confirm = tcp://127.0.0.1:$p_confirm
-subscribe = tcp://127.0.0.1:$p_sub
-[http]
-listen = 127.0.0.1:$p_http
-[clock]
+write_conf "[clock]
 mode = simulated
 [log]
 level = info
@@ -73,8 +59,7 @@ heartbeat_ms = 100
 [broker]
 journal_maxlen = $((events + 1000 > 1000000 ? events + 1000 : 1000000))
 [pay-reminder]
-ckpt_ms = 50
-EOF
+ckpt_ms = 50"
 
 "$bin/kefu-broker" -c "$run/kefu.conf" >"$run/broker.log" 2>&1 &
 pids+=($!)
