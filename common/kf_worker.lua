@@ -327,6 +327,37 @@ function K.agent_for(key, agents)
   return list[h % #list + 1]
 end
 
+-- Item titles: kefu:sku:{shop}, a shop's sku_id -> title, written by the workers whose texts
+-- name items. Orders and item records keep sku ids only: Redis keeps a hash compact (a
+-- listpack) only while every value is at most 64 bytes, and one long title would turn a whole
+-- order hash into a hash table three times its size. At most SKU_MAX skus per shop (further
+-- new skus are not kept: their texts say 宝贝); the key lives as long as a buyer profile.
+local SKU_MAX, SKU_TTL = 20000, 410 * 86400
+local function sku_key(shop) return 'kefu:sku:{' .. shop .. '}' end
+-- kv: sku, title, sku, title...
+function K.titles_put(shop, kv)
+  if #kv == 0 then return end
+  local k = sku_key(shop)
+  if call('HLEN', k) + #kv / 2 <= SKU_MAX then
+    call('HSET', k, unpack(kv))
+  else
+    for i = 1, #kv, 2 do
+      if call('HEXISTS', k, kv[i]) == 1 then call('HSET', k, kv[i], kv[i + 1]) end
+    end
+  end
+  call('EXPIRE', k, SKU_TTL)
+end
+-- The titles of skus (a list): a table sku -> title, without the skus the shop has none for.
+function K.titles(shop, skus)
+  local out = {}
+  if #skus == 0 then return out end
+  local v = call('HMGET', sku_key(shop), unpack(skus))
+  for i, sku in ipairs(skus) do
+    if v[i] then out[sku] = v[i] end
+  end
+  return out
+end
+
 -- Counts a hash field (stats); the key lives ttl seconds.
 function K.count(key, field, n, ttl)
   call('HINCRBY', key, field, n or 1)

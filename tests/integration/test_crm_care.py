@@ -583,10 +583,13 @@ class ReplenishTest(CcTest):
 
         def items_after_second():
             it = self.s.hash(f"kefu:crm:items:{{{sh}}}:r1")
-            self.assertEqual(it.get("k9"), f"2|{D(0, '01:00')}|{D(10, '01:00')}|洗衣凝珠", it)
-            self.assertEqual(it.get("k5"), f"1|{D(10, '01:00')}|{D(10, '01:00')}|晾衣架", it)
+            self.assertEqual(it.get("k9"), f"2|{D(0, '01:00')}|{D(10, '01:00')}", it)
+            self.assertEqual(it.get("k5"), f"1|{D(10, '01:00')}|{D(10, '01:00')}", it)
             self.assertEqual(self.s.hash(f"kefu:crm:items:{{{sh}}}:r3").get("k8"),
-                             f"2|{D(0, '01:00')}|{D(5, '01:00')}|厨房纸巾")
+                             f"2|{D(0, '01:00')}|{D(5, '01:00')}")
+            titles = self.s.hash(f"kefu:sku:{{{sh}}}")  # the titles, once per shop
+            self.assertEqual((titles.get("k9"), titles.get("k5"), titles.get("k8")),
+                             ("洗衣凝珠", "晾衣架", "厨房纸巾"), titles)
 
         self.run_timeline((sh,), steps, wants, kinds=("replenish",),
                           extra_ticks=[D(19, "00:00"), D(20, "12:00")],

@@ -487,6 +487,37 @@ class WatchTest(LgTest):
         self.assert_stats_match(D, (sh,), steps, wants)
 
 
+    def test_texts_name_the_item_by_the_shops_title_and_orders_stay_compact(self):
+        """The order hash keeps the first item's sku; its title is kept once per shop in
+        kefu:sku:{shop}, and a contact names the item by it (an item without a sku keeps its
+        title on the order). Long titles no longer turn the order hash into a hash table."""
+        D = self.alloc(2)
+        h = D.h
+        sh = "sku"
+        self.config(sh)
+        long_title = "儿童益智木质拼图三到六岁早教玩具套装大号加厚款"  # 24 characters, 72 bytes
+        created = []
+        for oid, item in (("k1", {"sku_id": "kk1", "title": long_title}),
+                          ("k2", {"title": "无编号的手工香皂"})):
+            created.append({"topic": "order.created", "event_id": f"c-{sh}-{oid}",
+                            "shop_id": sh, "order_id": oid, "created_at": iso(h(1)),
+                            "buyer": {"buyer_id": buyer_of(oid), "nick": "小美"},
+                            "items": [dict(item, qty=1, price_fen=1000)], "total_fen": 1000})
+        self.at(h(1), *created)
+        self.at(h(2), *[e for o in ("k1", "k2") for e in (paid(sh, o, h(2)), shipped(sh, o, h(2)))])
+        self.at(h(3), scan(sh, "k1", 206, h(3)), scan(sh, "k2", 206, h(3)))
+        texts = {a["order_id"]: a["text"] for t, a in self.acts(sh).values()
+                 if t == "action.contact"}
+        self.assertIn(long_title, texts.get("k1", ""), texts)
+        self.assertIn("无编号的手工香皂", texts.get("k2", ""), texts)
+        self.assertEqual(self.s.hash(f"kefu:sku:{{{sh}}}"), {"kk1": long_title})
+        k1 = self.order_hash(sh, "k1")
+        self.assertEqual((k1.get("sku"), k1.get("item")), ("kk1", None), k1)
+        self.assertEqual(self.order_hash(sh, "k2").get("item"), "无编号的手工香皂")
+        enc = self.s.redis().object("encoding", f"kefu:order:{{{sh}}}:k1")
+        self.assertEqual(enc, b"listpack")
+
+
 # ---------------------------------------------------------------------- cancelling
 
 class CancelTest(LgTest):

@@ -264,7 +264,16 @@ end
 -- A: okey, order, buyer, at, clk, nick, name, city, total, items
 H['order.created'] = function(p, A)
   if call('HSETNX', A.okey, 'cc_created', A.at) == 0 then return 'exists' end
-  call('HSET', A.okey, G, p, 'buyer', A.buyer, 'cc_total', A.total, 'cc_items', A.items)
+  -- the order keeps its sku ids, one per line; their titles go to the shop's kefu:sku
+  local skus, kv = {}, {}
+  for sku, title in string.gmatch(A.items or '', '([^\t\n]+)\t([^\n]*)') do
+    skus[#skus + 1] = sku
+    kv[#kv + 1] = sku
+    kv[#kv + 1] = title
+  end
+  K.titles_put(A.shop, kv)
+  call('HSET', A.okey, G, p, 'buyer', A.buyer, 'cc_total', A.total,
+       'cc_items', table.concat(skus, '\n'))
   call('HSETNX', A.okey, 'cc_st', 'created') -- a payment may have come first
   call('EXPIRE', A.okey, ORDER_TTL)
   local bk = bkey(A.shop, A.buyer)
@@ -277,23 +286,42 @@ H['order.created'] = function(p, A)
   return 'applied'
 end
 
+-- The sku ids of an order's cc_items, one per line, and the titles some lines carry (an
+-- order stored before kefu:sku has "sku\ttitle" lines).
+local function order_items(items)
+  local skus, own = {}, {}
+  for line in string.gmatch(items or '', '[^\n]+') do
+    local sku, title = string.match(line, '^([^\t]+)\t?(.*)$')
+    if sku then
+      skus[#skus + 1] = sku
+      if title ~= '' then own[sku] = title end
+    end
+  end
+  return skus, own
+end
+
+-- The title texts name sku by (own: order_items' titles), else 宝贝.
+local function title_of(shop, sku, own)
+  return (own and own[sku]) or (sku and K.titles(shop, {sku})[sku]) or '宝贝'
+end
+
 -- One more purchase of the order's items: the replenishment reminders move.
 local function items_bought(p, A, buyer, items, at, clk)
   local ik = ikey(A.shop, buyer)
   local seen = {}
-  for line in string.gmatch(items or '', '[^\n]+') do
-    local sku, title = string.match(line, '^([^\t]+)\t(.*)$')
-    if sku and not seen[sku] then
+  local skus, own = order_items(items)
+  for _, sku in ipairs(skus) do
+    if not seen[sku] then
       seen[sku] = true
       local cur = call('HGET', ik, sku)
       if cur or call('HLEN', ik) < ITEMS_MAX then
         local cnt, first, last = 0, at, at
         if cur then
-          local a, b, c = string.match(cur, '^(%d+)|(%d+)|(%d+)|')
+          local a, b, c = string.match(cur, '^(%d+)|(%d+)|(%d+)')
           cnt, first, last = n(a), math.min(n(b), at), math.max(n(c), at)
         end
         cnt = cnt + 1
-        call('HSET', ik, sku, cnt .. '|' .. fmt_int(first) .. '|' .. fmt_int(last) .. '|' .. title)
+        call('HSET', ik, sku, cnt .. '|' .. fmt_int(first) .. '|' .. fmt_int(last))
         local interval = cnt >= 2 and (last - first) / (cnt - 1) or 0
         local id = 'rep:' .. A.shop .. ':' .. buyer .. ':' .. sku
         if interval >= 7 * DAY then
@@ -303,7 +331,7 @@ local function items_bought(p, A, buyer, items, at, clk)
             S.add(p, id, math.max(due, clk), {w = 'care', k = 'replenish', shop = A.shop,
               buyer = buyer, order = '', sfx = sku .. ':' .. cnt, n = cnt, sku = sku, ch = 'im',
               tpl = A.t_replenish, wins = A.wwin, off = A.off, caps = A.caps, planned = due,
-              v = {item = title}})
+              v = {item = title_of(A.shop, sku, own)}})
           else
             S.cancel(p, id)
           end
@@ -365,14 +393,15 @@ local function load_order(key)
   local r = call('HMGET', key, unpack(OFIELDS))
   local o = {}
   for i, f in ipairs(OFIELDS) do o[f] = r[i] or nil end
-  o.item = o.cc_items and string.match(o.cc_items, '^[^\t]*\t([^\n]*)') or '宝贝'
+  o.skus, o.own = order_items(o.cc_items and string.match(o.cc_items, '^[^\n]+'))
   return o
 end
 
 local function order_care(A, order, o, kind, extra)
   local t = {k = kind, shop = A.shop, buyer = o.buyer, order = order, ch = 'im', off = A.off,
              caps = A.caps, sname = A.sname,
-             v = {item = o.item, carrier = o.cc_carrier or '', tracking_no = o.cc_tracking or '',
+             v = {item = title_of(A.shop, o.skus[1], o.own), carrier = o.cc_carrier or '',
+                  tracking_no = o.cc_tracking or '',
                   order_time = o.cc_created and K.md(n(o.cc_created), n(A.off)) or '',
                   city = A.city or ''}}
   for k, x in pairs(extra or {}) do t[k] = x end

@@ -95,7 +95,10 @@ int lg_on_created(kf_worker_t *w, const kf_env_t *env, kf_call_t *call, void *ar
     kf_utf8_truncate(name, 6, bname, sizeof(bname));
     kf_call_arg(call, "bname", bname);
     kf_call_arg(call, "buyer", b && b->buyer_id ? b->buyer_id : "");
-    kf_call_arg(call, "item", oc->n_items > 0 && oc->items[0]->title ? oc->items[0]->title : "");
+    /* the first item: its sku (the title goes to the shop's kefu:sku), or its title alone */
+    const Kefu__V1__Item *it = oc->n_items > 0 ? oc->items[0] : NULL;
+    kf_call_arg(call, "sku", it && it->sku_id ? it->sku_id : "");
+    kf_call_arg(call, "item", it && it->title ? it->title : "");
     kf_call_argi(call, "created", oc->has_created_at ? oc->created_at : env->occurred_at);
     /* the destination, until order.shipped names another */
     const char *city = b && b->city ? b->city : "";

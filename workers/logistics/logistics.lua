@@ -17,7 +17,7 @@ local function n(v) return tonumber(v) or 0 end
 -- The shipment's fields (false when absent).
 local FIELDS = {'lg_st', 'lg_at', 'lg_code', 'lg_city', 'tracking', 'carrier', 'buyer',
                 'to_city', 'to_province', 'bname', 'item', 'created', 'lg_promised',
-                'dest_city', 'dest_province'}
+                'dest_city', 'dest_province', 'sku'}
 
 local function load(A)
   local v = call('HMGET', A.okey, unpack(FIELDS))
@@ -31,7 +31,8 @@ local function tid(o, w) return o.shop .. ':' .. o.order .. ':' .. w end
 local function skey(o, now) return 'kefu:stats:lg:{' .. o.shop .. '}:' .. K.yyyymmdd(now, o.off) end
 
 local function render(o, tpl, now)
-  local vars = {buyer = o.bname or '', shop = o.shopname or o.shop, item = o.item or '宝贝',
+  local item = o.item or (o.sku and K.titles(o.shop, {o.sku})[o.sku]) or '宝贝'
+  local vars = {buyer = o.bname or '', shop = o.shopname or o.shop, item = item,
                 carrier = o.carrier or '快递', tracking_no = o.tracking or '',
                 order_time = o.created and K.md(n(o.created), o.off, true) or '',
                 deadline = K.md(n(o.lg_promised) > 0 and n(o.lg_promised) + DAY or now + DAY, o.off, true)}
@@ -157,8 +158,14 @@ local function group(code)
 end
 
 H['order.created'] = function(p, A)
-  call('HSET', A.okey, G, p, 'bname', A.bname, 'item', A.item, 'created', A.created,
+  call('HSET', A.okey, G, p, 'bname', A.bname, 'created', A.created,
        'buyer', A.buyer, 'dest_city', A.dest_city, 'dest_province', A.dest_province)
+  if A.sku ~= '' then -- the title once per shop and sku (K.titles_put)
+    call('HSET', A.okey, 'sku', A.sku)
+    if A.item ~= '' then K.titles_put(A.shop, {A.sku, A.item}) end
+  elseif A.item ~= '' then
+    call('HSET', A.okey, 'item', A.item)
+  end
   call('EXPIRE', A.okey, TTL)
   K.arrived(p, A.okey) -- a payment, shipment or scan that came first
   return 'applied'
