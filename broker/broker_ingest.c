@@ -18,7 +18,11 @@ typedef struct {
     const char **argv;
     size_t *argvlen;
     char ttl[24], maxlen[24], window[24];
+    uint8_t *heads; /* per event: its journal record's head (S_HEAD_MAX bytes each) */
 } step_t;
+
+/* A journal record's head: varint topic length, the topic, varint envelope length. */
+enum { S_HEAD_MAX = 10 + 72 + 10 };
 
 int broker_topic_index(const char *topic)
 {
@@ -93,17 +97,6 @@ void broker_reject(broker_t *b, item_t *it, kf_reject_t why, const char *detail)
     broker_flush_replies(b);
 }
 
-static size_t s_varint(uint8_t *p, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        p[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    p[n++] = (uint8_t)v;
-    return n;
-}
-
 static void s_flush(broker_t *b);
 
 void broker_submit(broker_t *b, item_t *it, const void *data, size_t len, const char *topic,
@@ -117,7 +110,7 @@ void broker_submit(broker_t *b, item_t *it, const void *data, size_t len, const 
     it->len = len;
     if (!env->has_published_at) { /* field 5, varint */
         it->bytes[it->len++] = 0x28;
-        it->len += s_varint(it->bytes + it->len, (uint64_t)kf_wall_ms());
+        it->len += kf_varint_put(it->bytes + it->len, (uint64_t)kf_wall_ms());
     }
     b->batch[b->nbatch++] = it;
     if (b->nbatch >= (size_t)b->bconf->batch)
@@ -129,7 +122,7 @@ void broker_submit(broker_t *b, item_t *it, const void *data, size_t len, const 
 static void s_publish(broker_t *b, item_t *it, uint64_t seq)
 {
     it->bytes[it->len] = 0x30; /* field 6 (seq), varint: last one wins on decode */
-    size_t n = it->len + 1 + s_varint(it->bytes + it->len + 1, seq);
+    size_t n = it->len + 1 + kf_varint_put(it->bytes + it->len + 1, seq);
     const char *topic = kf_proto_topics[it->topic];
     const void *parts[2] = {topic, it->bytes};
     size_t lens[2] = {strlen(topic), n};
@@ -202,6 +195,7 @@ static void s_on_step(kf_redis_t *r, redisReply *reply, void *arg)
     free(st->items);
     free(st->argv);
     free(st->argvlen);
+    free(st->heads);
     free(st);
     broker_flush_replies(b);
     s_update_flow(b);
@@ -235,6 +229,7 @@ static void s_flush(broker_t *b)
     size_t argc = FIXED + 3 * n;
     st->argv = kf_xmalloc(argc * sizeof(char *));
     st->argvlen = kf_xmalloc(argc * sizeof(size_t));
+    st->heads = kf_xmalloc(n * S_HEAD_MAX);
     long long ttl = b->bconf->dedup_window_s;
     snprintf(st->ttl, sizeof(st->ttl), "%lld", ttl);
     snprintf(st->maxlen, sizeof(st->maxlen), "%lld", b->bconf->journal_maxlen);
@@ -247,8 +242,14 @@ static void s_flush(broker_t *b)
     for (size_t i = 0; i < n; i++) {
         item_t *it = st->items[i];
         const char *topic = kf_proto_topics[it->topic];
-        const char *v[3] = {it->fp, topic, (const char *)it->bytes};
-        size_t l[3] = {sizeof(it->fp), strlen(topic), it->len};
+        size_t tl = strlen(topic);
+        uint8_t *h = st->heads + i * S_HEAD_MAX;
+        size_t hl = kf_varint_put(h, tl);
+        memcpy(h + hl, topic, tl);
+        hl += tl;
+        hl += kf_varint_put(h + hl, it->len);
+        const char *v[3] = {it->fp, (const char *)h, (const char *)it->bytes};
+        size_t l[3] = {sizeof(it->fp), hl, it->len};
         memcpy(&st->argv[FIXED + 3 * i], v, sizeof(v));
         memcpy(&st->argvlen[FIXED + 3 * i], l, sizeof(l));
     }
@@ -258,6 +259,7 @@ static void s_flush(broker_t *b)
         free(st->items);
         free(st->argv);
         free(st->argvlen);
+        free(st->heads);
         free(st);
         return;
     }

@@ -1,24 +1,30 @@
 -- kefu-broker: door dedup + sequence + journal for a batch of events, atomically.
 --
 -- KEYS[1] = kefu:seq        (the last assigned sequence number)
--- KEYS[2] = kefu:journal    (stream; entry id <seq>-0, fields t=topic e=envelope)
+-- KEYS[2] = kefu:journal    (stream; kf_journal.h has the entry layout)
 -- ARGV[1] = dedup window in seconds
--- ARGV[2] = journal cap (approximate MAXLEN)
+-- ARGV[2] = journal cap, in events (approximate: whole entries go, MINID ~)
 -- ARGV[3] = the broker's window number: floor(wall clock seconds / ARGV[1])
--- ARGV[4..] = triples: event_id fingerprint (8 bytes, kf_fingerprint), topic, envelope bytes
+-- ARGV[4..] = triples: event_id fingerprint (8 bytes, kf_fingerprint), the event's record
+--             head (varint topic length, topic, varint envelope length: the broker builds it),
+--             envelope bytes
 --
 -- The door dedup: the fingerprint's field in one of 1024 small hashes per window,
 -- kefu:pubid:<window>:<bucket> = {fingerprint: seq}; the current window and the one before
 -- are looked in, so an event_id is remembered for at least the dedup window (each hash
 -- lives two windows and a minute).
 --
+-- The events journaled go into entries of at most 256 (KF_JOURNAL_ENTRY_MAX) consecutive
+-- seqs: id <first seq>-0, n = how many, b = their records one after another.
+--
 -- Returns one integer per event: seq > 0 when journaled, -seq when event_id was already
 -- seen (a duplicate of the event journaled as seq). The envelope is stored as it came; its
--- seq is the entry id's (kf_journal.h reads it from there).
+-- seq is its place in the entry.
 
 local call = redis.call
 local ttl = tonumber(ARGV[1])
-local maxlen = ARGV[2]
+local cap = tonumber(ARGV[2])
+local ENTRY_MAX = 256
 local win = tonumber(ARGV[3])
 local BUCKETS = 1024
 
@@ -28,6 +34,10 @@ if seq == 0 then
   local last = call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
   if last[1] then
     seq = tonumber(string.match(last[1][1], '^(%d+)')) or 0
+    local f = last[1][2]
+    for k = 1, #f - 1, 2 do
+      if f[k] == 'n' then seq = seq + (tonumber(f[k + 1]) or 1) - 1 end
+    end
   end
 end
 
@@ -40,6 +50,15 @@ local expiring = {}
 local ckeys, pkeys = {}, {}
 local out = {}
 local first = seq
+local recs, nrec, efirst = {}, 0, 0
+local function entry()
+  if nrec == 0 then return end
+  local minid = seq - cap
+  call('XADD', KEYS[2], 'MINID', '~', string.format('%d', minid > 0 and minid or 0),
+       string.format('%d', efirst) .. '-0', 'n', string.format('%d', nrec),
+       'b', table.concat(recs, '', 1, 2 * nrec))
+  nrec = 0
+end
 for i = 4, #ARGV - 2, 3 do
   local fp = ARGV[i]
   local b1, b2 = string.byte(fp, 1, 2)
@@ -60,7 +79,10 @@ for i = 4, #ARGV - 2, 3 do
         expiring[b] = true
       end
       seq = seq + 1
-      call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, snxt .. '-0', 't', ARGV[i + 1], 'e', ARGV[i + 2])
+      if nrec == 0 then efirst = seq end
+      recs[2 * nrec + 1], recs[2 * nrec + 2] = ARGV[i + 1], ARGV[i + 2]
+      nrec = nrec + 1
+      if nrec == ENTRY_MAX then entry() end
       out[#out + 1] = seq
     else
       old = call('HGET', key, fp)
@@ -68,6 +90,7 @@ for i = 4, #ARGV - 2, 3 do
   end
   if old then out[#out + 1] = -tonumber(old) end
 end
+entry()
 if seq ~= first then
   call('SET', KEYS[1], string.format('%d', seq))
 end

@@ -11,6 +11,7 @@
 
 #include "broker.h"
 #include "kf_clock.h"
+#include "kf_journal.h"
 #include "kf_log.h"
 #include "kf_stats.h"
 #include "kf_util.h"
@@ -240,7 +241,7 @@ char *broker_stats_prometheus(broker_t *b)
           "confirmed publishes answered with an error", (double)b->confirmed_errors);
     s_one(&t, "kefu_broker_journal_seq", "gauge", "last sequence number assigned",
           (double)b->journal_seq);
-    s_one(&t, "kefu_broker_journal_length", "gauge", "entries in kefu:journal",
+    s_one(&t, "kefu_broker_journal_length", "gauge", "events kept in kefu:journal",
           (double)b->journal_len);
     s_one(&t, "kefu_broker_inflight", "gauge", "events awaiting the journal step",
           (double)b->inflight);
@@ -297,11 +298,19 @@ static void s_on_seq(kf_redis_t *r, redisReply *reply, void *arg)
         b->journal_seq = strtoll(reply->str, NULL, 10);
 }
 
-static void s_on_xlen(kf_redis_t *r, redisReply *reply, void *arg)
+/* The journal's first entry: the length in events is from its first seq to kefu:seq (an
+ * entry holds a run of events, kf_journal.h; the reply to GET kefu:seq came just before). */
+static void s_on_first(kf_redis_t *r, redisReply *reply, void *arg)
 {
     broker_t *b = arg;
-    if (reply && reply->type == REDIS_REPLY_INTEGER)
-        b->journal_len = reply->integer;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY)
+        return;
+    kf_journal_iter_t it;
+    if (reply->elements == 0)
+        b->journal_len = 0;
+    else if (kf_journal_open(reply->element[0], &it) == KF_OK)
+        b->journal_len = b->journal_seq >= (int64_t)it.first
+                             ? b->journal_seq - (int64_t)it.first + 1 : 0;
 }
 
 /* Two commands, one write: hiredis pipelines what is issued in the same loop pass. */
@@ -310,7 +319,7 @@ static void s_on_refresh(evutil_socket_t fd, short what, void *arg)
     broker_t *b = arg;
     if (kf_redis_ready(b->redis)) {
         kf_redis_cmd(b->redis, s_on_seq, b, "GET kefu:seq");
-        kf_redis_cmd(b->redis, s_on_xlen, b, "XLEN kefu:journal");
+        kf_redis_cmd(b->redis, s_on_first, b, "XRANGE " KF_JOURNAL_KEY " - + COUNT 1");
     }
 }
 

@@ -16,7 +16,7 @@ const kf_cfg_opt_t broker_opts[] = {
     OPT("dedup_window_s", 1, 2592000, "86400", dedup_window_s,
         "a repeated event_id within this window is answered duplicate"),
     OPT("journal_maxlen", 1000, 1000000000, "1000000", journal_maxlen,
-        "approximate cap on kefu:journal entries"),
+        "approximate cap on the events kefu:journal keeps"),
     OPT("max_inflight", 100, 10000000, "10000", max_inflight,
         "events awaiting Redis before the broker stops reading (back-pressure)"),
     OPT("batch", 1, 100000, "1000", batch, "most events journaled in one Redis step"),

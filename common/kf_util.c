@@ -304,3 +304,30 @@ uint32_t kf_fnv1a(const char *s)
         h = (h ^ (unsigned char)*s) * 16777619u;
     return h;
 }
+
+size_t kf_varint_put(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+int kf_varint_get(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    uint64_t x = 0;
+    const uint8_t *q = *p;
+    for (int shift = 0; q < end && shift < 70; shift += 7) {
+        uint8_t b = *q++;
+        x |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *v = x;
+            *p = q;
+            return KF_OK;
+        }
+    }
+    return KF_ERR;
+}

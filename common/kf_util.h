@@ -53,4 +53,10 @@ void kf_fingerprint(const char *s, char out[8]);
 /* A random UUID v4 string into buf (>= 37 bytes). */
 void kf_uuid4(char *buf);
 
+/* The protobuf base-128 varint: writes v at p (room for 10 bytes), returns its length. */
+size_t kf_varint_put(uint8_t *p, uint64_t v);
+/* Reads one from [*p, end): advances *p; KF_ERR (and *p unchanged) when it is cut short or
+ * longer than 10 bytes. */
+int kf_varint_get(const uint8_t **p, const uint8_t *end, uint64_t *v);
+
 #endif

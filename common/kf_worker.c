@@ -77,6 +77,12 @@ struct kf_worker_s {
     s_mode_t mode;
     int loading;          /* replies awaited while loading */
     bool ready_sent, fetching, recovering, sub_paused;
+    /* Catching up (kf_journal.h: an entry holds a run of seqs, keyed by the first):
+     * aligned: seen + 1 is known to start an entry, or no entry holds it;
+     * fetch: what the read in flight is (s_fetch); fetch_live: live_max when it was sent. */
+    bool aligned;
+    enum { S_READ_COVER, S_READ_RANGE, S_READ_NEXT } fetch;
+    uint64_t fetch_live;
     uint64_t seen;        /* every seq <= seen has been queued (or was lost) */
     uint64_t live_max;    /* the highest seq seen live */
     uint64_t handled;     /* every seq <= handled has been submitted or skipped */
@@ -89,7 +95,7 @@ struct kf_worker_s {
     int64_t sim_now;
 
     struct event *tick_ev, *sync_ev;
-    uint64_t processed, applied, skipped, duplicates, errors, actions, blocks, lost;
+    uint64_t processed, applied, skipped, duplicates, errors, actions, blocks;
     int64_t timers_pending;
     struct {
         char name[32];
@@ -119,7 +125,7 @@ void kf_worker_opts(const char *section, size_t base, kf_cfg_opt_t *out)
     out[i++] = O("max_inflight", 1, 100000, "2000", max_inflight,
                  "Lua steps awaiting Redis before reading pauses (back-pressure)");
     out[i++] = O("catchup_batch", 10, 100000, "2000", catchup_batch,
-                 "journal entries read per XRANGE while catching up");
+                 "journal events read per request while catching up (whole entries: up to 255 more)");
     out[i++] = O("dedup_ttl_s", 60, 31536000, "604800", dedup_ttl_s,
                  "how long an applied event_id is remembered (kefu:dedup:<group>:<window>:<bucket>)");
     out[i++] = O("tick_ms", 10, 60000, "1000", tick_ms,
@@ -160,12 +166,13 @@ static uint64_t s_min_ckpt(const kf_worker_t *w)
 
 /* ---------------------------------------------------------------- counters */
 
-/* Counts an event the worker could not apply, by reason (heartbeat, /stats, kefuctl stat,
- * kefu:stats:worker:<group> rejected:<reason>), and logs it at most once a minute per reason,
- * with the count of those not logged since. */
-static void s_count_reason(kf_worker_t *w, uint64_t seq, const char *reason, const char *detail)
+/* Counts n events the worker could not apply (from seq on), by reason (heartbeat, /stats,
+ * kefuctl stat, kefu:stats:worker:<group> rejected:<reason>), and logs it at most once a
+ * minute per reason, with the count of those not logged since. */
+static void s_count_reasons(kf_worker_t *w, uint64_t seq, const char *reason, const char *detail,
+                            uint64_t n)
 {
-    w->errors++;
+    w->errors += n;
     int64_t now = kf_mono_ms();
     for (int i = 0; i < S_MAX_REASONS; i++) {
         bool last = i == S_MAX_REASONS - 1; /* a full table: the rest count as "other" */
@@ -174,24 +181,34 @@ static void s_count_reason(kf_worker_t *w, uint64_t seq, const char *reason, con
                      last ? "other" : reason);
         if (strcmp(w->reasons[i].name, reason) != 0 && !last)
             continue;
-        w->reasons[i].n++;
+        w->reasons[i].n += n;
         if (w->reasons[i].logged_ms && now - w->reasons[i].logged_ms < 60000) {
-            w->reasons[i].quiet++;
+            w->reasons[i].quiet += n;
             break;
         }
         char more[64] = "";
         if (w->reasons[i].quiet)
             snprintf(more, sizeof(more), " (and %llu more in the last minute)",
                      (unsigned long long)w->reasons[i].quiet);
-        kf_log_warn("seq %llu: not applied (%s): %s%s", (unsigned long long)seq, reason,
-                    detail && *detail ? detail : "-", more);
+        if (n > 1)
+            kf_log_warn("seq %llu..%llu: not applied (%s): %s%s", (unsigned long long)seq,
+                        (unsigned long long)(seq + n - 1), reason,
+                        detail && *detail ? detail : "-", more);
+        else
+            kf_log_warn("seq %llu: not applied (%s): %s%s", (unsigned long long)seq, reason,
+                        detail && *detail ? detail : "-", more);
         w->reasons[i].logged_ms = now;
         w->reasons[i].quiet = 0;
         break;
     }
     if (kf_redis_ready(w->redis))
-        kf_redis_cmd(w->redis, NULL, NULL, "HINCRBY kefu:stats:worker:%s rejected:%s 1",
-                     w->def.group, reason);
+        kf_redis_cmd(w->redis, NULL, NULL, "HINCRBY kefu:stats:worker:%s rejected:%s %llu",
+                     w->def.group, reason, (unsigned long long)n);
+}
+
+static void s_count_reason(kf_worker_t *w, uint64_t seq, const char *reason, const char *detail)
+{
+    s_count_reasons(w, seq, reason, detail, 1);
 }
 
 /* ---------------------------------------------------------------- calls */
@@ -826,11 +843,71 @@ static void s_on_live(kf_bus_t *bus, zmq_msg_t *parts, size_t nparts, size_t tot
     kf_log_info("seq gap: have %llu, got %llu: reading the journal",
                 (unsigned long long)w->seen, (unsigned long long)seq);
     w->mode = S_FETCH;
+    w->aligned = false;
+    w->fetch = S_READ_COVER;
 }
 
 static void s_on_live_pass(kf_bus_t *bus, void *arg)
 {
     s_pump(arg);
+}
+
+/* Events first..last that the journal no longer holds, or holds unreadable: logged and
+ * counted under the reason journal_gone (one per event). */
+static void s_lost(kf_worker_t *w, uint64_t first, uint64_t last, const char *what)
+{
+    kf_log_err("journal events %llu..%llu %s: not applied", (unsigned long long)first,
+               (unsigned long long)last, what);
+    s_count_reasons(w, first, "journal_gone", what, last - first + 1);
+}
+
+/* Queues the events of one journal entry after w->seen; what is missing in front of them
+ * or unreadable in the entry is logged and counted as lost. */
+static void s_take_entry(kf_worker_t *w, const redisReply *e)
+{
+    kf_journal_iter_t it;
+    if (kf_journal_open(e, &it) != KF_OK) {
+        kf_log_err("kefu:journal: an entry that is not one (%s): skipped",
+                   e && e->type == REDIS_REPLY_ARRAY && e->elements > 0 &&
+                           e->element[0]->type == REDIS_REPLY_STRING
+                       ? e->element[0]->str : "no id");
+        return;
+    }
+    if (it.last <= w->seen)
+        return;
+    kf_journal_entry_t je;
+    int rc;
+    while ((rc = kf_journal_next(&it, &je)) == 1) {
+        if (je.seq <= w->seen)
+            continue;
+        if (je.seq > w->seen + 1)
+            s_lost(w, w->seen + 1, je.seq - 1, "are gone from the journal (trimmed)");
+        if (je.bytes)
+            s_enqueue(w, je.seq, (const char *)je.bytes, je.len);
+        else
+            w->seen = je.seq;
+    }
+    if (rc < 0 && it.last > w->seen) {
+        s_lost(w, w->seen + 1, it.last, "are unreadable in their journal entry");
+        w->seen = it.last;
+    }
+}
+
+/* Nothing left to read after w->seen: live, unless live traffic has gone past it since. */
+static void s_caught_up(kf_worker_t *w)
+{
+    if (w->seen < w->fetch_live) { /* journaled before the read was sent, and not there */
+        s_lost(w, w->seen + 1, w->fetch_live, "are gone from the journal");
+        w->seen = w->fetch_live;
+    }
+    if (w->seen < w->live_max)
+        return; /* newer events came live meanwhile: read again */
+    if (!w->ready_sent) {
+        w->ready_sent = true;
+        kf_daemon_ready(w->d, "live");
+    }
+    kf_log_info("live from seq %llu", (unsigned long long)w->seen + 1);
+    w->mode = S_LIVE;
 }
 
 static void s_on_xrange(kf_redis_t *r, redisReply *reply, void *arg)
@@ -848,39 +925,21 @@ static void s_on_xrange(kf_redis_t *r, redisReply *reply, void *arg)
     }
     if (w->mode != S_FETCH)
         return;
-    for (size_t i = 0; i < reply->elements; i++) {
-        kf_journal_entry_t je;
-        if (kf_journal_entry(reply->element[i], &je) != KF_OK)
-            continue;
-        uint64_t seq = je.seq;
-        if (seq <= w->seen)
-            continue;
-        if (seq > w->seen + 1) {
-            kf_log_err("journal entries %llu..%llu are gone (trimmed): not applied",
-                       (unsigned long long)w->seen + 1, (unsigned long long)seq - 1);
-            w->lost += seq - w->seen - 1;
-        }
-        if (je.bytes)
-            s_enqueue(w, seq, (const char *)je.bytes, je.len);
-        else
-            w->seen = seq;
-    }
-    if (reply->elements < (size_t)w->wc->catchup_batch) {
-        if (w->seen < w->live_max) {
-            if (reply->elements == 0) {
-                kf_log_err("journal entries %llu..%llu are gone: not applied",
-                           (unsigned long long)w->seen + 1, (unsigned long long)w->live_max);
-                w->lost += w->live_max - w->seen;
-                w->seen = w->live_max;
-            }
-        } else {
-            if (!w->ready_sent) {
-                w->ready_sent = true;
-                kf_daemon_ready(w->d, "live");
-            }
-            kf_log_info("live from seq %llu", (unsigned long long)w->seen + 1);
-            w->mode = S_LIVE;
-        }
+    for (size_t i = 0; i < reply->elements; i++)
+        s_take_entry(w, reply->element[i]);
+    switch (w->fetch) {
+    case S_READ_COVER: /* the entry at or before seen + 1 is read: on from there */
+        w->aligned = true;
+        break;
+    case S_READ_RANGE: /* no entry starts in the range: the next one, if any, is further */
+        if (reply->elements == 0)
+            w->aligned = false;
+        break;
+    case S_READ_NEXT:
+        w->aligned = true;
+        if (reply->elements == 0)
+            s_caught_up(w);
+        break;
     }
     /* Ask for the next batch before this one's steps: on one connection the XRANGE would
      * otherwise queue behind them, and the worker would idle while Redis works and then
@@ -889,16 +948,36 @@ static void s_on_xrange(kf_redis_t *r, redisReply *reply, void *arg)
     s_pump(w);
 }
 
+/* One read of the journal after w->seen. Not aligned: first the entry at or before seen + 1
+ * (it may hold it), or after an empty range the next entry wherever it is; aligned: the
+ * entries starting within catchup_batch seqs (so a read holds at most catchup_batch +
+ * KF_JOURNAL_ENTRY_MAX - 1 events, whatever the entries' sizes). */
 static void s_fetch(kf_worker_t *w)
 {
     if (w->fetching || w->mode != S_FETCH || w->recovering || !kf_redis_ready(w->redis) ||
         w->qlen >= s_queue_hwm(w) / 2)
         return;
-    char start[32], count[32];
-    snprintf(start, sizeof(start), "%llu-0", (unsigned long long)w->seen + 1);
-    snprintf(count, sizeof(count), "%lld", w->wc->catchup_batch);
-    const char *argv[] = {"XRANGE", KF_JOURNAL_KEY, start, "+", "COUNT", count};
-    if (kf_redis_cmdv(w->redis, s_on_xrange, w, 6, argv, NULL) == KF_OK)
+    uint64_t from = w->seen + 1;
+    char start[32], end[32];
+    snprintf(start, sizeof(start), "%llu-0", (unsigned long long)from);
+    snprintf(end, sizeof(end), "%llu-0",
+             (unsigned long long)(from + (uint64_t)w->wc->catchup_batch - 1));
+    const char *cover[] = {"XREVRANGE", KF_JOURNAL_KEY, start, "-", "COUNT", "1"};
+    const char *range[] = {"XRANGE", KF_JOURNAL_KEY, start, end};
+    const char *next[] = {"XRANGE", KF_JOURNAL_KEY, start, "+", "COUNT", "1"};
+    int rc;
+    if (w->aligned) {
+        w->fetch = S_READ_RANGE;
+        rc = kf_redis_cmdv(w->redis, s_on_xrange, w, 4, range, NULL);
+    } else if (w->fetch == S_READ_RANGE) {
+        w->fetch = S_READ_NEXT;
+        rc = kf_redis_cmdv(w->redis, s_on_xrange, w, 6, next, NULL);
+    } else {
+        w->fetch = S_READ_COVER;
+        rc = kf_redis_cmdv(w->redis, s_on_xrange, w, 6, cover, NULL);
+    }
+    w->fetch_live = w->live_max;
+    if (rc == KF_OK)
         w->fetching = true;
 }
 
@@ -915,6 +994,8 @@ static void s_loaded(kf_worker_t *w)
     uint64_t from = s_min_ckpt(w);
     w->seen = w->handled = w->done = w->synced = from;
     w->mode = S_FETCH;
+    w->aligned = false;
+    w->fetch = S_READ_COVER;
     kf_log_notice("partitions %d of %d (%s...): catching up from seq %llu, %zu shop config(s)",
                   w->instance, w->ninstances, w->mask, (unsigned long long)from + 1,
                   kf_shops_count(w->shops));

@@ -152,12 +152,14 @@ class Bench:
         if r.returncode != 0:
             raise SystemExit("kefuctl pub failed: " + (r.stdout + r.stderr)[-2000:])
         head = int(self.r.get("kefu:seq") or 0)
-        xlen = self.r.xlen("kefu:journal")
-        log("   published in %.1fs (not timed): journal head seq %d, length %d; %s" %
-            (time.monotonic() - t0, head, xlen, r.stderr.strip().splitlines()[-1]
+        # events kept (an entry holds a run of them: common/kf_journal.h)
+        entries = self.r.xrange("kefu:journal")
+        xlen = sum(int(f.get(b"n", 1)) for _, f in entries)
+        log("   published in %.1fs (not timed): journal head seq %d, %d events in %d entries; %s" %
+            (time.monotonic() - t0, head, xlen, len(entries), r.stderr.strip().splitlines()[-1]
              if r.stderr.strip() else ""))
         if xlen != head:
-            raise SystemExit("the journal holds %d entries for head seq %d" % (xlen, head))
+            raise SystemExit("the journal holds %d events for head seq %d" % (xlen, head))
         return bp, head
 
     def ckpts(self, groups):

@@ -267,6 +267,10 @@ heartbeat_ms = 300
         for k in list(self.redis().scan_iter("kefu:pubid:*", count=1000)):
             self.redis().delete(k)
 
+    def journal(self):
+        """kefu:journal's events: [(seq, topic, envelope bytes)] (journal())."""
+        return journal(self.redis())
+
     def journal_seq(self):
         """The last seq the broker assigned (read from Redis: /stats refreshes it lazily)."""
         v = self.redis().get("kefu:seq")
@@ -358,6 +362,38 @@ heartbeat_ms = 300
         """The hash kefu:stats:crm:{shop}:yyyymmdd (kefu-crm-care results) as {field: int}."""
         h = self.redis().hgetall(f"kefu:stats:crm:{{{shop}}}:{yyyymmdd}")
         return {k.decode("utf-8"): int(v) for k, v in h.items()}
+
+
+def read_varint(b, i):
+    """(value, next index) of the protobuf varint at b[i]."""
+    v = shift = 0
+    while True:
+        c = b[i]
+        i += 1
+        v |= (c & 0x7F) << shift
+        if not c & 0x80:
+            return v, i
+        shift += 7
+
+
+def journal(r):
+    """kefu:journal as [(seq, topic, envelope bytes)], oldest first, whatever the entry
+    layout (common/kf_journal.h: a run of events per entry keyed by its first seq, fields n
+    and b; or one event per entry, fields t and e)."""
+    out = []
+    for eid, f in r.xrange("kefu:journal"):
+        first = int(eid.split(b"-")[0])
+        if b"n" in f:
+            b, i = f[b"b"], 0
+            for k in range(int(f[b"n"])):
+                tl, i = read_varint(b, i)
+                topic = b[i:i + tl].decode()
+                el, i = read_varint(b, i + tl)
+                out.append((first + k, topic, b[i:i + el]))
+                i += el
+        else:
+            out.append((first, f[b"t"].decode(), f[b"e"]))
+    return out
 
 
 def metric(text, name, **labels):

@@ -86,6 +86,46 @@ class BrokerTest(unittest.TestCase):
         live = [int(l.split()[1]) for l in r2.stdout.split("\n") if l]
         self.assertEqual(got, seqs[2:] + live, err)
 
+    def test_the_journal_in_runs_read_with_the_older_layout(self):
+        """An entry is a run of events keyed by its first seq (common/kf_journal.h); a journal
+        written one event per entry (fields t, e) before it is read the same: by kefuctl tail
+        from any seq, inside a run too, and by a worker catching up. The broker goes on from
+        kefu:seq, and finds the last seq in a run when kefu:seq is gone. /stats counts events."""
+        r = self.stack.redis()
+        for i in (1, 2, 3):  # the older layout
+            r.xadd("kefu:journal", {"t": "order.paid",
+                                    "e": order_paid_envelope(f"old-{i}", f"old{i}")}, id=f"{i}-0")
+        r.set("kefu:seq", 3)
+        out = self.stack.pub([paid(i) for i in range(4, 9)])
+        self.assertEqual(out.stdout.split(), [w for i in range(4, 9) for w in ("ok", str(i))])
+        entries = r.xrange("kefu:journal")
+        self.assertEqual([e[0] for e in entries], [b"1-0", b"2-0", b"3-0", b"4-0"])
+        self.assertEqual(entries[3][1][b"n"], b"5")
+        self.assertEqual([e[0] for e in self.stack.journal()], list(range(1, 9)))
+
+        def tail_from(seq, count):
+            t = self.stack.tail("order.", "--from-seq", str(seq), "--count", str(count),
+                                "--idle-exit", "5")
+            o, err = t.communicate(timeout=20)
+            return [(e["seq"], e["order_id"]) for e in lines(o)], err
+        got, err = tail_from(2, 7)
+        self.assertEqual(got, [(2, "old2"), (3, "old3")] + [(i, str(i)) for i in range(4, 9)],
+                         err)
+        got, err = tail_from(6, 3)  # inside the run
+        self.assertEqual(got, [(6, "6"), (7, "7"), (8, "8")], err)
+        self.assertNotIn("no longer kept", err)
+
+        r.delete("kefu:seq")
+        self.assertEqual(self.stack.pub([paid(9)]).stdout.split(), ["ok", "9"])
+        wait_for(lambda: self.stack.stats()["journal"]["length"] == 9,
+                 what="/stats journal length 9 (events, not entries)")
+
+        self.stack.start_worker("kefu-pay-reminder")
+        self.stack.wait_applied()
+        early = [o for o in ["old1", "old2", "old3"] + [str(i) for i in range(4, 10)]
+                 if r.exists(f"kefu:early:pay-reminder:kefu:order:{{s1}}:{o}")]
+        self.assertEqual(len(early), 9, early)  # every payment waits for its order
+
     def test_same_event_id_twice_is_a_duplicate_forwarded_once(self):
         sub = self.sock(zmq.SUB, "sub", SUBSCRIBE=b"order.paid")
         time.sleep(0.5)
@@ -101,7 +141,7 @@ class BrokerTest(unittest.TestCase):
             sub.recv_multipart()
         sub.close()
         self.assertEqual(self.stack.stats()["topics"]["order.paid"]["duplicates"], 1)
-        self.assertEqual(self.stack.redis().xlen("kefu:journal"), 1)
+        self.assertEqual(len(self.stack.journal()), 1)
 
     def test_raw_dealer_and_req_confirmed_publish(self):
         env = order_paid_envelope("raw-1", "42")
@@ -197,8 +237,8 @@ class BrokerTest(unittest.TestCase):
         out = r.stdout.split("\n")
         self.assertEqual(out[0], f"ok {last + 1}")
         self.assertEqual(out[10], "duplicate 5")
-        ids = [e[0].decode() for e in self.stack.redis().xrange("kefu:journal")]
-        self.assertEqual(ids, [f"{s}-0" for s in range(1, last + 11)])
+        seqs = [e[0] for e in self.stack.journal()]
+        self.assertEqual(seqs, list(range(1, last + 11)))
 
     def test_redis_down_confirmed_publish_fails_then_recovers(self):
         self.assertEqual(self.stack.pub([paid(1)]).returncode, 0)
@@ -262,6 +302,50 @@ def iso8(ms):
     from datetime import datetime, timedelta, timezone
     return datetime.fromtimestamp(ms / 1000, timezone(timedelta(hours=8))).isoformat(
         timespec="milliseconds" if ms % 1000 else "seconds")
+
+
+class TrimmedJournalTest(unittest.TestCase):
+    """A worker down while the journal is trimmed past its checkpoint: on restart it says
+    which seqs are gone, counts them (journal_gone, one per event), and applies the rest."""
+
+    def setUp(self):
+        self.stack = Stack(extra_conf="[broker]\njournal_maxlen = 1000\n").start()
+
+    def tearDown(self):
+        self.stack.stop()
+
+    def test_a_worker_counts_what_was_trimmed_and_applies_the_rest(self):
+        s, r = self.stack, self.stack.redis()
+        s.start_worker("kefu-pay-reminder")
+        s.pub([paid(i) for i in range(1, 11)])
+        s.wait_applied()
+        self.assertEqual(s.kill("kefu-pay-reminder", signal.SIGTERM), 0)
+        ck = [int(r.get(f"kefu:ckpt:pay-reminder:{p}") or 0) for p in range(64)]
+        for k in range(6):  # 3 000 more, in steps of 500
+            out = s.pub([paid(i) for i in range(11 + 500 * k, 11 + 500 * (k + 1))])
+            self.assertEqual(out.returncode, 0, out.stderr)
+        kept = s.journal()
+        first, head = kept[0][0], kept[-1][0]
+        self.assertEqual(head, 3010)
+        self.assertGreater(first, min(ck) + 1)  # trimmed past the checkpoint
+        self.assertGreaterEqual(len(kept), 1000)
+        s.start_worker("kefu-pay-reminder")
+        s.wait_applied()
+        gone = first - 1 - min(ck)
+
+        def counted():
+            me = [f for f in s.stats()["fleet"] if f["daemon"] == "kefu-pay-reminder"
+                  and f["alive"]]
+            return me and me[0]["errors_by_reason"].get("journal_gone") == gone
+        wait_for(counted, what=f"journal_gone = {gone} in the fleet view")
+        self.assertEqual(int(r.hget("kefu:stats:worker:pay-reminder", "rejected:journal_gone")),
+                         gone)
+        self.assertIn(f"journal events {min(ck) + 1}..{first - 1} are gone",
+                      s.log("kefu-pay-reminder"))
+        # the rest applied: each payment kept until its order comes
+        applied = sum(1 for i in range(1, 3011)
+                      if r.exists(f"kefu:early:pay-reminder:kefu:order:{{s1}}:{i}"))
+        self.assertEqual(applied, 10 + (head - first + 1))
 
 
 class DoorDedupTest(unittest.TestCase):

@@ -600,8 +600,9 @@ class TestOperatorVerbs(DispatchCase):
         self.assertTrue(rc.got[-1]["verified"])
         self.assertEqual(self.r.xlen("kefu:dead"), 0)
         acts = json.loads(self.stack.kefuctl("actions", "--json").stdout)
-        wait_for(lambda: json.loads(self.stack.kefuctl("actions", "--json").stdout)[0]["state"]["s"]
-                 == "delivered", what="the redelivered entry delivered")
+        # its state is null between the redelivery and dispatch picking it up again
+        wait_for(lambda: (json.loads(self.stack.kefuctl("actions", "--json").stdout)[0]["state"]
+                          or {}).get("s") == "delivered", what="the redelivered entry delivered")
         log = json.loads(self.stack.kefuctl("actions", "--json").stdout)[0]["state"]["log"]
         self.assertEqual([(e[1], e[4]) for e in log],  # the history goes on, marked manual
                          [(500, "scheduled")] * 3 + [(200, "manual")])

@@ -2,8 +2,8 @@
  * the journal first (--from-seq).
  *
  * Replay is the ZeroMQ Guide's Clone pattern with Redis as the snapshot store: subscribe
- * first (live messages queue up in the socket), then read kefu:journal from seq N with
- * XRANGE, then go live, skipping journaled events (seq != 0) already printed. If the first
+ * first (live messages queue up in the socket), then read kefu:journal from seq N
+ * (kf_journal.h), then go live, skipping journaled events (seq != 0) already printed. If the first
  * live journaled event leaves a gap behind what was replayed (it was published before the
  * subscription took effect), the gap is read from the journal once, too. Events with seq
  * 0 (action.*, sys.heartbeat) are not journaled and are always printed live. */
@@ -20,7 +20,7 @@
 #include "kf_proto.h"
 #include "kf_util.h"
 
-#define S_BATCH 1000
+#define S_BATCH 100 /* entries per read: up to KF_JOURNAL_ENTRY_MAX events each */
 #define S_MAX_TOPIC 256
 
 typedef struct {
@@ -87,58 +87,78 @@ static kf_env_t *s_decode(const char *topic, const void *data, size_t len, const
 
 /* ------------------------------------------------------------------ the journal */
 
-/* One journal entry: [id, [field, value, ...]]. Returns its seq, 0 when malformed. */
-static uint64_t s_entry(s_tail_t *t, const redisReply *e)
+/* Prints the events of one journal entry with start <= seq <= end (end 0: no end). Sets
+ * *first to the entry's first seq; returns its last seq, 0 when it is not an entry. */
+static uint64_t s_entry(s_tail_t *t, const redisReply *e, uint64_t start, uint64_t end,
+                        uint64_t *first)
 {
-    kf_journal_entry_t je;
-    if (kf_journal_entry(e, &je) != KF_OK) {
+    kf_journal_iter_t it;
+    if (kf_journal_open(e, &it) != KF_OK) {
         fprintf(stderr, "kefuctl: malformed entry in %s: skipped\n", KF_JOURNAL_KEY);
         return 0;
     }
-    uint64_t seq = je.seq;
-    if (!je.topic || !je.bytes) {
-        fprintf(stderr, "kefuctl: journal entry %" PRIu64 " has no 't' or 'e' field: skipped\n",
-                seq);
-        return seq;
+    *first = it.first;
+    kf_journal_entry_t je;
+    int rc;
+    while (!t->done && (rc = kf_journal_next(&it, &je)) == 1) {
+        uint64_t seq = je.seq;
+        if (seq < start || (end && seq > end))
+            continue;
+        if (seq > t->high)
+            t->high = seq;
+        if (!je.topic || !je.bytes || je.topic_len > S_MAX_TOPIC) {
+            fprintf(stderr, "kefuctl: journal event %" PRIu64 " has no topic or envelope: "
+                            "skipped\n", seq);
+            continue;
+        }
+        if (!s_match(t, je.topic, je.topic_len))
+            continue;
+        char topic[S_MAX_TOPIC + 1], where[64];
+        memcpy(topic, je.topic, je.topic_len);
+        topic[je.topic_len] = '\0';
+        snprintf(where, sizeof(where), " (journal seq %" PRIu64 ")", seq);
+        kf_env_t *env = s_decode(topic, (const char *)je.bytes, je.len, where);
+        if (env) {
+            env->has_seq = 1; /* the entry's (the stored bytes need not carry it) */
+            env->seq = seq;
+            s_emit(t, env);
+        }
+        kf_env_free(env);
     }
-    if (seq > t->high)
-        t->high = seq;
-    if (!s_match(t, je.topic, je.topic_len))
-        return seq;
-    char where[64];
-    snprintf(where, sizeof(where), " (journal entry %" PRIu64 ")", seq);
-    kf_env_t *env = s_decode(je.topic, (const char *)je.bytes, je.len, where);
-    if (env) {
-        env->has_seq = 1; /* the entry id's (the stored bytes need not carry it) */
-        env->seq = seq;
-        s_emit(t, env);
-    }
-    kf_env_free(env);
-    return seq;
+    if (rc < 0)
+        fprintf(stderr, "kefuctl: journal entry %" PRIu64 ": events %" PRIu64 "..%" PRIu64
+                        " are unreadable: skipped\n", it.first, je.seq, it.last);
+    return it.last;
 }
 
-/* One XRANGE [start, end] (end 0: to the end). Sets *next to the seq after the last entry
- * and *first to the first entry's seq; returns the number of entries or -1. */
-static long s_batch(s_tail_t *t, uint64_t start, uint64_t end, uint64_t *first, uint64_t *next)
+/* One read of the journal: XRANGE of the entries from `from` (to `to`, 0: the end), at most
+ * S_BATCH, or (back) the one entry at or before `from`. Prints their events in
+ * [start, end]; sets *first to the first entry's first seq and *next past the last seq
+ * read; returns the number of entries or -1. */
+static long s_read(s_tail_t *t, bool back, uint64_t from, uint64_t to, uint64_t start,
+                   uint64_t end, uint64_t *first, uint64_t *next)
 {
-    char from[32], to[32];
-    snprintf(from, sizeof(from), "%" PRIu64 "-0", start);
-    snprintf(to, sizeof(to), end ? "%" PRIu64 "-0" : "+", end);
-    redisReply *r = redisCommand(t->redis, "XRANGE %s %s %s COUNT %d", KF_JOURNAL_KEY, from, to,
-                                 S_BATCH);
+    char a[32], b[32], count[16];
+    snprintf(a, sizeof(a), "%" PRIu64 "-0", from);
+    snprintf(b, sizeof(b), to ? "%" PRIu64 "-0" : "+", to);
+    snprintf(count, sizeof(count), "%d", back ? 1 : S_BATCH);
+    const char *argv[] = {back ? "XREVRANGE" : "XRANGE", KF_JOURNAL_KEY, a, back ? "-" : b,
+                          "COUNT", count};
+    redisReply *r = redisCommandArgv(t->redis, 6, argv, NULL);
     if (!r || r->type != REDIS_REPLY_ARRAY) {
-        fprintf(stderr, "kefuctl: cannot read the journal: XRANGE %s: %s\n", KF_JOURNAL_KEY,
+        fprintf(stderr, "kefuctl: cannot read the journal: %s %s: %s\n", argv[0],
+                KF_JOURNAL_KEY,
                 !r ? t->redis->errstr : r->type == REDIS_REPLY_ERROR ? r->str : "not an array");
         freeReplyObject(r);
         return -1;
     }
     long n = (long)r->elements;
     for (size_t i = 0; i < r->elements && !t->done; i++) {
-        uint64_t seq = s_entry(t, r->element[i]);
+        uint64_t f = 0, last = s_entry(t, r->element[i], start, end, &f);
         if (i == 0)
-            *first = seq;
-        if (seq >= start)
-            *next = seq + 1;
+            *first = f;
+        if (last >= *next)
+            *next = last + 1;
     }
     freeReplyObject(r);
     return n;
@@ -148,16 +168,22 @@ static long s_batch(s_tail_t *t, uint64_t start, uint64_t end, uint64_t *first, 
 static int s_replay(s_tail_t *t, uint64_t start, uint64_t end, bool warn_trimmed)
 {
     uint64_t next = start, first = 0;
-    for (bool first_batch = true; !t->done && !kefuctl_interrupted(); first_batch = false) {
+    /* the entry holding start may begin before it (an entry is a run of events) */
+    if (s_read(t, true, start, 0, start, end, &first, &next) < 0)
+        return KF_ERR;
+    bool held = next > start;
+    for (bool first_read = true; !t->done && !kefuctl_interrupted(); first_read = false) {
         uint64_t from = next;
-        long n = s_batch(t, from, end, &first, &next);
+        if (end && from > end)
+            break;
+        long n = s_read(t, false, from, end, start, end, &first, &next);
         if (n < 0)
             return KF_ERR;
-        if (first_batch && warn_trimmed && n > 0 && first > (start ? start : 1))
+        if (first_read && !held && warn_trimmed && n > 0 && first > (start ? start : 1))
             fprintf(stderr, "kefuctl: the journal starts at seq %" PRIu64 ": events %" PRIu64
                             "..%" PRIu64 " are no longer kept\n",
                     first, start ? start : 1, first - 1);
-        if (n < S_BATCH || next <= from || (end && next > end))
+        if (n < S_BATCH || next <= from)
             break;
     }
     return KF_OK;
