@@ -153,7 +153,9 @@ class Bench:
             raise SystemExit("kefuctl pub failed: " + (r.stdout + r.stderr)[-2000:])
         head = int(self.r.get("kefu:seq") or 0)
         # events kept (an entry holds a run of them: common/kf_journal.h)
-        entries = self.r.xrange("kefu:journal")
+        raw = redis.Redis(host="127.0.0.1", port=self.a.redis_port)  # the entries are binary
+        entries = raw.xrange("kefu:journal")
+        raw.close()
         xlen = sum(int(f.get(b"n", 1)) for _, f in entries)
         log("   published in %.1fs (not timed): journal head seq %d, %d events in %d entries; %s" %
             (time.monotonic() - t0, head, xlen, len(entries), r.stderr.strip().splitlines()[-1]
