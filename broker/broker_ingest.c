@@ -19,6 +19,7 @@ typedef struct {
     size_t *argvlen;
     char ttl[24], maxlen[24], window[24];
     uint8_t *heads; /* per event: its journal record's head (S_HEAD_MAX bytes each) */
+    char (*buckets)[8]; /* per event: its door dedup bucket, "+" after it: set the TTL */
 } step_t;
 
 /* A journal record's head: varint topic length, the topic, varint envelope length. */
@@ -184,10 +185,23 @@ static void s_on_step(kf_redis_t *r, redisReply *reply, void *arg)
                  "journal step was confirmed");
     else if (reply->type == REDIS_REPLY_ERROR)
         snprintf(failure, sizeof(failure), "journal step failed: %.120s", reply->str);
-    else if (reply->type != REDIS_REPLY_ARRAY || reply->elements != st->n)
+    else if (reply->type != REDIS_REPLY_ARRAY ||
+             (reply->elements != st->n && reply->elements != st->n + 1))
         snprintf(failure, sizeof(failure), "journal step: unexpected reply from redis");
-    if (failure[0])
+    else if (reply->elements == st->n + 1 && reply->element[st->n]->type == REDIS_REPLY_ARRAY) {
+        /* buckets flagged for their TTL that did not get it: flagged again */
+        const redisReply *again = reply->element[st->n];
+        for (size_t i = 0; i < again->elements; i++) {
+            long long k;
+            if (again->element[i]->type == REDIS_REPLY_STRING &&
+                kf_parse_ll(again->element[i]->str, 0, BROKER_PUBID_BUCKETS - 1, &k) == KF_OK)
+                b->pubid_ttl[k] = 0;
+        }
+    }
+    if (failure[0]) {
         kf_log_err("%s (%zu events)", failure, st->n);
+        memset(b->pubid_ttl, 0, sizeof(b->pubid_ttl)); /* its TTLs may not be set */
+    }
     for (size_t i = 0; i < st->n; i++)
         s_settle(b, st->items[i], failure[0] ? NULL : reply->element[i],
                  failure[0] ? failure : NULL);
@@ -196,6 +210,7 @@ static void s_on_step(kf_redis_t *r, redisReply *reply, void *arg)
     free(st->argv);
     free(st->argvlen);
     free(st->heads);
+    free(st->buckets);
     free(st);
     broker_flush_replies(b);
     s_update_flow(b);
@@ -226,14 +241,22 @@ static void s_flush(broker_t *b)
         return;
     }
     enum { FIXED = 5 };
-    size_t argc = FIXED + 3 * n;
+    size_t argc = FIXED + 4 * n;
     st->argv = kf_xmalloc(argc * sizeof(char *));
     st->argvlen = kf_xmalloc(argc * sizeof(size_t));
     st->heads = kf_xmalloc(n * S_HEAD_MAX);
+    st->buckets = kf_xmalloc(n * sizeof(*st->buckets));
     long long ttl = b->bconf->dedup_window_s;
     snprintf(st->ttl, sizeof(st->ttl), "%lld", ttl);
     snprintf(st->maxlen, sizeof(st->maxlen), "%lld", b->bconf->journal_maxlen);
-    snprintf(st->window, sizeof(st->window), "%lld", (long long)(kf_wall_ms() / 1000) / ttl);
+    long long window = (long long)(kf_wall_ms() / 1000) / ttl;
+    snprintf(st->window, sizeof(st->window), "%lld", window);
+    int64_t now = kf_mono_ms();
+    if (window != b->pubid_window || now - b->pubid_reset_ms >= 60000) {
+        memset(b->pubid_ttl, 0, sizeof(b->pubid_ttl));
+        b->pubid_window = window;
+        b->pubid_reset_ms = now;
+    }
     const char *fixed[FIXED] = {"kefu:seq", "kefu:journal", st->ttl, st->maxlen, st->window};
     for (size_t i = 0; i < FIXED; i++) {
         st->argv[i] = fixed[i];
@@ -248,10 +271,16 @@ static void s_flush(broker_t *b)
         memcpy(h + hl, topic, tl);
         hl += tl;
         hl += kf_varint_put(h + hl, it->len);
-        const char *v[3] = {it->fp, (const char *)h, (const char *)it->bytes};
-        size_t l[3] = {sizeof(it->fp), hl, it->len};
-        memcpy(&st->argv[FIXED + 3 * i], v, sizeof(v));
-        memcpy(&st->argvlen[FIXED + 3 * i], l, sizeof(l));
+        /* the bucket: the fingerprint's first two bytes, big-endian, modulo the buckets */
+        unsigned bucket = (((unsigned)(uint8_t)it->fp[0] << 8) | (uint8_t)it->fp[1]) %
+                          BROKER_PUBID_BUCKETS;
+        snprintf(st->buckets[i], sizeof(st->buckets[i]), "%u%s", bucket,
+                 b->pubid_ttl[bucket] ? "" : "+");
+        b->pubid_ttl[bucket] = 1;
+        const char *v[4] = {it->fp, st->buckets[i], (const char *)h, (const char *)it->bytes};
+        size_t l[4] = {sizeof(it->fp), strlen(st->buckets[i]), hl, it->len};
+        memcpy(&st->argv[FIXED + 4 * i], v, sizeof(v));
+        memcpy(&st->argvlen[FIXED + 4 * i], l, sizeof(l));
     }
     if (kf_redis_eval(b->redis, b->journal_script, 2, (int)argc, st->argv, st->argvlen, s_on_step,
                       st) != KF_OK) {
@@ -260,6 +289,7 @@ static void s_flush(broker_t *b)
         free(st->argv);
         free(st->argvlen);
         free(st->heads);
+        free(st->buckets);
         free(st);
         return;
     }

@@ -5,20 +5,22 @@
 -- ARGV[1] = dedup window in seconds
 -- ARGV[2] = journal cap, in events (approximate: whole entries go, MINID ~)
 -- ARGV[3] = the broker's window number: floor(wall clock seconds / ARGV[1])
--- ARGV[4..] = triples: event_id fingerprint (8 bytes, kf_fingerprint), the event's record
---             head (varint topic length, topic, varint envelope length: the broker builds it),
---             envelope bytes
+-- ARGV[4..] = per event: event_id fingerprint (8 bytes, kf_fingerprint), its bucket (0..1023,
+--             the broker's choice; "+" after it: set the bucket's TTL, the broker has not yet
+--             in this window), the event's record head (varint topic length, topic, varint
+--             envelope length: the broker builds it), envelope bytes
 --
 -- The door dedup: the fingerprint's field in one of 1024 small hashes per window,
 -- kefu:pubid:<window>:<bucket> = {fingerprint: seq}; the current window and the one before
 -- are looked in, so an event_id is remembered for at least the dedup window (each hash
--- lives two windows and a minute).
+-- lives two windows and a minute, EXPIRE NX: a flag repeated by another broker is harmless).
 --
 -- The events journaled go into entries of at most 256 (KF_JOURNAL_ENTRY_MAX) consecutive
 -- seqs: id <first seq>-0, n = how many, b = their records one after another.
 --
 -- Returns one integer per event: seq > 0 when journaled, -seq when event_id was already
--- seen (a duplicate of the event journaled as seq). The envelope is stored as it came; its
+-- seen (a duplicate of the event journaled as seq); then, when some flagged buckets did not
+-- get their TTL, an array of them. The envelope is stored as it came; its
 -- seq is its place in the entry.
 
 local call = redis.call
@@ -26,7 +28,6 @@ local ttl = tonumber(ARGV[1])
 local cap = tonumber(ARGV[2])
 local ENTRY_MAX = 256
 local win = tonumber(ARGV[3])
-local BUCKETS = 1024
 
 local seq = tonumber(call('GET', KEYS[1]) or '0')
 if seq == 0 then
@@ -44,10 +45,7 @@ end
 local cur = 'kefu:pubid:' .. string.format('%d', win) .. ':'
 local prev = 'kefu:pubid:' .. string.format('%d', win - 1) .. ':'
 local life = string.format('%d', 2 * ttl + 60)
-local expiring = {}
--- bucket -> key names, built once per call: a number in a concatenation or an argument is
--- formatted through printf's floating-point path, which cost more than the commands
-local ckeys, pkeys = {}, {}
+local PLUS = 43 -- '+'
 local out = {}
 local first = seq
 local recs, nrec, efirst = {}, 0, 0
@@ -59,28 +57,28 @@ local function entry()
        'b', table.concat(recs, '', 1, 2 * nrec))
   nrec = 0
 end
-for i = 4, #ARGV - 2, 3 do
-  local fp = ARGV[i]
-  local b1, b2 = string.byte(fp, 1, 2)
-  local b = ((b1 or 0) * 256 + (b2 or 0)) % BUCKETS
-  local pk = pkeys[b]
-  if not pk then
-    local sb = string.format('%d', b)
-    pk, ckeys[b] = prev .. sb, cur .. sb
-    pkeys[b] = pk
+-- (a number in a concatenation or a command argument goes through printf's floating-point
+-- path, which costs more than the commands: the bucket comes as a string)
+local pend = {} -- flagged buckets whose key this call has not created or found yet
+for i = 4, #ARGV - 3, 4 do
+  local fp, sb = ARGV[i], ARGV[i + 1]
+  if string.byte(sb, -1) == PLUS then
+    sb = string.sub(sb, 1, -2)
+    pend[sb] = true
   end
-  local old = call('HGET', pk, fp)
+  local old = call('HGET', prev .. sb, fp)
   if not old then
-    local key = ckeys[b]
+    local key = cur .. sb
     local snxt = string.format('%d', seq + 1)
-    if call('HSETNX', key, fp, snxt) == 1 then
-      if not expiring[b] then
-        call('EXPIRE', key, life, 'NX')
-        expiring[b] = true
-      end
+    local added = call('HSETNX', key, fp, snxt) == 1
+    if pend[sb] then -- the key exists now
+      call('EXPIRE', key, life, 'NX')
+      pend[sb] = nil
+    end
+    if added then
       seq = seq + 1
       if nrec == 0 then efirst = seq end
-      recs[2 * nrec + 1], recs[2 * nrec + 2] = ARGV[i + 1], ARGV[i + 2]
+      recs[2 * nrec + 1], recs[2 * nrec + 2] = ARGV[i + 2], ARGV[i + 3]
       nrec = nrec + 1
       if nrec == ENTRY_MAX then entry() end
       out[#out + 1] = seq
@@ -91,6 +89,11 @@ for i = 4, #ARGV - 2, 3 do
   if old then out[#out + 1] = -tonumber(old) end
 end
 entry()
+-- flagged buckets left without their TTL (every event of theirs was found in the window
+-- before): the broker flags them again
+local again = {}
+for sb in pairs(pend) do again[#again + 1] = sb end
+if #again > 0 then out[#out + 1] = again end
 if seq ~= first then
   call('SET', KEYS[1], string.format('%d', seq))
 end

@@ -391,6 +391,35 @@ class DoorDedupTest(unittest.TestCase):
         self.assertEqual((st["accepted"], st["duplicates"]), (4, 2))
 
 
+    @staticmethod
+    def bucket(event_id):
+        """kf_fingerprint's first two bytes (FNV-1a 64, big-endian) modulo the 1024 buckets."""
+        h = 14695981039346656037
+        for c in event_id.encode():
+            h = ((h ^ c) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+        return ((h >> 56) * 256 + ((h >> 48) & 0xFF)) % 1024
+
+    def test_a_bucket_gets_its_ttl_when_its_first_event_was_seen_the_window_before(self):
+        """The broker asks for a bucket's TTL with the first event of it it sends in a window;
+        when that event is found in the window before (the key not created), the next new
+        event of the bucket still sets it."""
+        b = self.bucket("p-1")
+        other = next(i for i in range(2, 100000) if self.bucket(f"p-{i}") == b)
+        self.at_window_start()
+        self.assertRegex(self.stack.pub([paid(1)]).stdout.strip(), r"^ok \d+$")
+        time.sleep(self.WINDOW)  # the next window
+        r = self.stack.pub([paid(1)])  # found in the window before: the bucket's key not made
+        self.assertRegex(r.stdout.strip(), r"^duplicate \d+$")
+        r = self.stack.pub([paid(other)])  # a new one in the same bucket: creates the key
+        self.assertRegex(r.stdout.strip(), r"^ok \d+$")
+        red = self.stack.redis()
+        keys = [k for k in red.scan_iter(f"kefu:pubid:*:{b}", count=1000)]
+        self.assertEqual(len(keys), 2, keys)
+        for k in keys:
+            ttl = red.ttl(k)
+            self.assertTrue(0 < ttl <= 2 * self.WINDOW + 60, (k, ttl))
+
+
 class CampaignStatsTest(unittest.TestCase):
     """The broker reads kefu:crm:campaigns and the kefu:crm:camp:{shop}:<id> hashes that
     kefu-crm-care keeps (workers/crm-care/README.md "Campaigns") into /stats and /metrics."""
