@@ -88,10 +88,10 @@ function P.record(c, now)
   call('HINCRBY', ck, 'n', 1)
   if c.channel == 'phone' then call('HINCRBY', ck, 'phone', 1) end
   if c.channel == 'sms' and c.class == 'marketing' then call('HINCRBY', ck, 'msms', 1) end
-  call('EXPIRE', ck, CONTACT_TTL)
+  call('EXPIRE', ck, K.nstr(CONTACT_TTL))
   local sk = sent_key(c)
   call('HSET', sk, P.sent_field(c), fmt_int(now), 'last', c.channel)
-  call('EXPIRE', sk, SENT_TTL)
+  call('EXPIRE', sk, K.nstr(SENT_TTL))
 end
 
 -- Records a blocked contact with its reason (kefu:blocked, and the reply's block list).

@@ -7,7 +7,7 @@
 local S = {}
 local TIMER_TTL = 30 * 86400
 
-local function tkey(p) return 'kefu:timers:' .. G .. ':' .. p end
+local function tkey(p) return 'kefu:timers:' .. G .. ':' .. K.PS[p] end
 -- kefu:tnext:<group>: ZSET of partitions by the earliest due time of their timers (never
 -- later than it: a cancelled or moved timer leaves it early, which costs a look, never a
 -- miss), plus the member '-' (score +inf) that says the index is complete. A fire step looks
@@ -25,7 +25,7 @@ function S.add(p, id, due, t)
   local ttl = TIMER_TTL
   if due > NOW then ttl = ttl + floor((due - NOW) / 1000) end
   call('ZADD', tkey(p), fmt_int(due), id)
-  call('ZADD', nkey(), 'LT', fmt_int(due), tostring(p))
+  call('ZADD', nkey(), 'LT', fmt_int(due), K.PS[p])
   call('SET', pkey(id), t, 'EX', ttl)
 end
 

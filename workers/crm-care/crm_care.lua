@@ -35,7 +35,7 @@ local function bkey(shop, buyer) return 'kefu:buyer:{' .. shop .. '}:' .. buyer 
 local function ikey(shop, buyer) return 'kefu:crm:items:{' .. shop .. '}:' .. buyer end
 local function okey(shop, order) return 'kefu:order:{' .. shop .. '}:' .. order end
 local function segkey(shop) return 'kefu:crm:segs:{' .. shop .. '}' end
-local function idxkey(shop, p) return 'kefu:crm:idx:{' .. shop .. '}:' .. p end
+local function idxkey(shop, p) return 'kefu:crm:idx:{' .. shop .. '}:' .. K.PS[p] end
 local function gkey(shop) return 'kefu:stats:crmg:{' .. shop .. '}' end
 local function campkey(shop, id) return 'kefu:crm:camp:{' .. shop .. '}:' .. id end
 local function daykey(shop, ms, off)
@@ -184,7 +184,7 @@ local function move(shop, field, old, new)
   local k = segkey(shop)
   if old and old ~= '' then call('HINCRBY', k, field .. ':' .. old, -1) end
   if new then call('HINCRBY', k, field .. ':' .. new, 1) end
-  call('EXPIRE', k, STATS_TTL)
+  call('EXPIRE', k, K.nstr(STATS_TTL))
 end
 
 -- 400 days after the last paid order the buyer is forgotten.
@@ -275,13 +275,13 @@ H['order.created'] = function(p, A)
   call('HSET', A.okey, G, p, 'buyer', A.buyer, 'cc_total', A.total,
        'cc_items', table.concat(skus, '\n'))
   call('HSETNX', A.okey, 'cc_st', 'created') -- a payment may have come first
-  call('EXPIRE', A.okey, ORDER_TTL)
+  call('EXPIRE', A.okey, K.nstr(ORDER_TTL))
   local bk = bkey(A.shop, A.buyer)
   if A.nick ~= '' then call('HSET', bk, 'nick', A.nick) end
   if A.name ~= '' then call('HSET', bk, 'name', A.name) end
   if A.city ~= '' then call('HSET', bk, 'city', A.city) end
   call('HSET', bk, G, p)
-  call('EXPIRE', bk, PROFILE_TTL)
+  call('EXPIRE', bk, K.nstr(PROFILE_TTL))
   K.arrived(p, A.okey) -- a payment, shipment or scan that came first
   return 'applied'
 end
@@ -339,7 +339,7 @@ local function items_bought(p, A, buyer, items, at, clk)
       end
     end
   end
-  call('EXPIRE', ik, PROFILE_TTL)
+  call('EXPIRE', ik, K.nstr(PROFILE_TTL))
 end
 
 -- A: okey, order, buyer, at, clk, amount (absent: the order total), t_winback, t_replenish
@@ -350,7 +350,7 @@ H['order.paid'] = function(p, A)
   if o[2] then return 'exists' end
   local at, clk = n(A.at), n(A.clk)
   call('HSET', A.okey, 'cc_paid', '1', 'cc_st', 'paid', G, p, 'buyer', buyer)
-  call('EXPIRE', A.okey, ORDER_TTL)
+  call('EXPIRE', A.okey, K.nstr(ORDER_TTL))
   local amount = A.amount and n(A.amount) or n(o[3])
   local bk = bkey(A.shop, buyer)
   local v = call('HMGET', bk, 'orders', 'first_order', 'last_order', 'cared_at', 'rep_after')
@@ -359,7 +359,7 @@ H['order.paid'] = function(p, A)
   call('HSET', bk, 'orders', orders, 'avg_fen', floor(spent / orders), G, p,
        'first_order', fmt_int(v[2] and math.min(n(v[2]), at) or at),
        'last_order', fmt_int(math.max(n(v[3]), at)))
-  call('EXPIRE', bk, PROFILE_TTL)
+  call('EXPIRE', bk, K.nstr(PROFILE_TTL))
   local g, sk = gkey(A.shop), daykey(A.shop, at, n(A.off))
   K.count(sk, 'paid_orders', 1, STATS_TTL)
   if orders == 1 then
@@ -367,7 +367,7 @@ H['order.paid'] = function(p, A)
     K.count(sk, 'new_buyers', 1)
     call('ZADD', idxkey(A.shop, p), 0, buyer)
   end
-  call('EXPIRE', idxkey(A.shop, p), PROFILE_TTL)
+  call('EXPIRE', idxkey(A.shop, p), K.nstr(PROFILE_TTL))
   if orders == 2 then
     K.count(g, 'repeat', 1, STATS_TTL)
     if not v[4] then K.count(g, 'uncared_repeat', 1) end
@@ -424,7 +424,7 @@ local function plan_usage(p, A, order, o, at, clk)
   local cur = call('HGET', ok, 'cc_use')
   if cur then
     if n(cur) <= at then return end
-    local tk = 'kefu:timers:' .. G .. ':' .. p
+    local tk = 'kefu:timers:' .. G .. ':' .. K.PS[p]
     if not call('ZSCORE', tk, 'use:' .. A.shop .. ':' .. order) then return end
   end
   call('HSET', ok, 'cc_use', fmt_int(at))
@@ -441,9 +441,9 @@ H['order.shipped'] = function(p, A)
   o.buyer = A.buyer ~= '' and A.buyer or o.buyer
   if not o.buyer then return K.keep(A.okey, A) end -- before its order
   call('HSET', A.okey, 'cc_carrier', A.carrier, 'cc_tracking', A.tracking, G, p, 'buyer', o.buyer)
-  call('EXPIRE', A.okey, ORDER_TTL)
+  call('EXPIRE', A.okey, K.nstr(ORDER_TTL))
   call('HSET', A.tk, 'order', A.order, G, p)
-  call('EXPIRE', A.tk, ORDER_TTL)
+  call('EXPIRE', A.tk, K.nstr(ORDER_TTL))
   o.cc_carrier, o.cc_tracking = A.carrier, A.tracking
   local st = notice(p, A, A.order, o, 'shipped', A.tpl, n(A.clk))
   K.arrived(p, A.tk) -- scans that came first
@@ -484,7 +484,7 @@ H['buyer.profile'] = function(p, A)
   for _, f in ipairs({'nick', 'name', 'city', 'birthday'}) do
     if A[f] and A[f] ~= '' then call('HSET', bk, f, A[f]) end
   end
-  call('EXPIRE', bk, PROFILE_TTL)
+  call('EXPIRE', bk, K.nstr(PROFILE_TTL))
   if A.birthday and n(A.bday_at) > 0 then
     S.add(p, 'bday:' .. A.shop .. ':' .. A.buyer, n(A.bday_at), {w = 'bday', shop = A.shop,
           buyer = A.buyer, off = A.off, caps = A.caps, swin = A.swin, sname = A.sname,
@@ -504,7 +504,7 @@ local function camp_init(t, launched, event)
        'tags', t.tags or '', 'level', t.level or '', 'channel', t.ch, 'start', fmt_int(t.start),
        'end', fmt_int(t['end']), 'launched', fmt_int(launched), 'state', 'scheduled',
        'parts_done', 0, 'matched', 0, 'sent', 0, 'blocked', 0, 'expired', 0)
-  call('EXPIRE', ck, CAMP_TTL)
+  call('EXPIRE', ck, K.nstr(CAMP_TTL))
   call('ZADD', 'kefu:crm:campaigns', fmt_int(launched), t.shop .. ':' .. t.cid)
   call('ZREMRANGEBYRANK', 'kefu:crm:campaigns', 0, -(CAMPAIGNS_KEEP + 1))
 end
@@ -549,7 +549,7 @@ H['shop.config'] = function(p, A)
     local day = K.yyyymmdd(f.due, n(A.off))
     for _, q in ipairs(K.parts) do
       local id = 'fest:' .. A.shop .. ':' .. f.key .. ':' .. q
-      local cur = call('ZSCORE', 'kefu:timers:' .. G .. ':' .. q, id)
+      local cur = call('ZSCORE', 'kefu:timers:' .. G .. ':' .. K.PS[q], id)
       if not cur or n(cur) > f.due then -- an earlier run of this date is left to finish
         S.add(q, id, f.due, {w = 'batch', k = 'festival', cid = 'festival-' .. day, sfx = day,
               name = f.name, yearly = f.yearly, ch = 'sms', tpl = f.text, wins = A.swin,
@@ -558,7 +558,7 @@ H['shop.config'] = function(p, A)
       end
     end
   end
-  call('EXPIRE', fk, STATS_TTL)
+  call('EXPIRE', fk, K.nstr(STATS_TTL))
   return 'applied'
 end
 

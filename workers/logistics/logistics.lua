@@ -129,7 +129,7 @@ local function cancel(p, o, ws) for _, w in ipairs(ws) do S.cancel(p, tid(o, w))
 local WATCHES = {'ship_warn', 'ship_due', 'pickup_warn', 'pickup_high', 'stall', 'lost',
                  'locker', 'diff_esc'}
 
-local function moving_key(o, p) return 'kefu:lg:moving:{' .. o.shop .. '}:' .. p end
+local function moving_key(o, p) return 'kefu:lg:moving:{' .. o.shop .. '}:' .. K.PS[p] end
 
 local function finish(p, o, now)
   cancel(p, o, WATCHES)
@@ -166,7 +166,7 @@ H['order.created'] = function(p, A)
   elseif A.item ~= '' then
     call('HSET', A.okey, 'item', A.item)
   end
-  call('EXPIRE', A.okey, TTL)
+  call('EXPIRE', A.okey, K.nstr(TTL))
   K.arrived(p, A.okey) -- a payment, shipment or scan that came first
   return 'applied'
 end
@@ -177,7 +177,7 @@ H['order.paid'] = function(p, A)
   local promised = n(A.promised)
   call('HSET', o.okey, G, p, 'lg_st', 'paid', 'lg_promised', A.promised)
   if A.buyer and A.buyer ~= '' then call('HSET', o.okey, 'buyer', A.buyer) end
-  call('EXPIRE', o.okey, TTL)
+  call('EXPIRE', o.okey, K.nstr(TTL))
   timer(p, o, 'ship_warn', promised - 6 * HOUR)
   timer(p, o, 'ship_due', promised, {tpl = A.tpl})
   -- no tracking record 72 h after payment lets the buyer claim a refund (seed 004 §1.4.5):
@@ -202,13 +202,13 @@ H['order.shipped'] = function(p, A)
   if A.promised and A.promised ~= '' and not o.lg_promised then
     call('HSET', o.okey, 'lg_promised', A.promised)
   end
-  call('EXPIRE', o.okey, TTL)
+  call('EXPIRE', o.okey, K.nstr(TTL))
   local tk = 'kefu:track:{' .. o.shop .. '}:' .. A.tracking
   call('HSET', tk, 'order', o.order, G, p)
-  call('EXPIRE', tk, TTL)
+  call('EXPIRE', tk, K.nstr(TTL))
   cancel(p, o, {'ship_warn', 'ship_due'})
   resolve(o, {'overdue_shipping'}, at)
-  call('SADD', 'kefu:lg:moving:{' .. o.shop .. '}:' .. p, o.order) -- open until it ends
+  call('SADD', moving_key(o, p), o.order) -- open until it ends
   K.count(skey(o, at), 'shipped', 1, STATS_TTL)
   K.count('kefu:stats:lgc:{' .. o.shop .. '}', A.carrier .. ':shipments', 1)
   timer(p, o, 'pickup_warn', at + 24 * HOUR)
@@ -317,10 +317,10 @@ H['logistics.area_delay'] = function(p, A)
     cities[city] = true
     if n(call('HGET', dk, city)) < till then call('HSET', dk, city, fmt_int(till)) end
   end
-  call('EXPIRE', dk, TTL)
+  call('EXPIRE', dk, K.nstr(TTL))
   for q = 0, 63 do
     if owned(q) then
-      for _, order in ipairs(call('SMEMBERS', 'kefu:lg:moving:{' .. A.shop .. '}:' .. q)) do
+      for _, order in ipairs(call('SMEMBERS', 'kefu:lg:moving:{' .. A.shop .. '}:' .. K.PS[q])) do
         local o = load({okey = 'kefu:order:{' .. A.shop .. '}:' .. order, shop = A.shop,
                         order = order, off = A.off, cph = A.cph, agents = A.agents,
                         shopname = A.shopname})

@@ -23,7 +23,7 @@ H['order.created'] = function(p, A)
   local n = tonumber(A[pre .. 'steps'])
   call('HSET', ok, G, p, 'buyer', A.buyer, 'total', A.total, 'created', A.created,
        'day', A.day, 'deadline', A.deadline, 'pr_st', 'open', 'pr_n', 0, 'pr_t', n)
-  call('EXPIRE', ok, ORDER_TTL)
+  call('EXPIRE', ok, K.nstr(ORDER_TTL))
   for i = 1, n do
     S.add(p, A.tid .. ':' .. i, tonumber(A[pre .. 'd' .. i]), A[pre .. 's' .. i])
   end

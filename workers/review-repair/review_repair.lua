@@ -130,7 +130,7 @@ H['review.posted'] = function(p, A)
        'comp', fmt_int(comp), 'flag', mal and 'evidence' or '',
        'repeat_complainer', prior >= 2 and '1' or '0')
   if agent then call('HSET', ck, 'agent', agent) end
-  call('EXPIRE', ck, CASE_TTL)
+  call('EXPIRE', ck, K.nstr(CASE_TTL))
   K.count(sk, 'opened', 1)
   if mal then K.count(sk, 'malicious', 1) end
   local sku = 'kefu:stats:rvsku:{' .. A.shop .. '}'
@@ -206,7 +206,7 @@ H['case.updated'] = function(p, A)
       local l = 'kefu:rv:fc:{' .. c.shop .. '}:' .. c.agent
       call('LPUSH', l, fmt_int(at - n(c.opened)))
       call('LTRIM', l, 0, FC_CAP - 1)
-      call('EXPIRE', l, STATS_TTL)
+      call('EXPIRE', l, K.nstr(STATS_TTL))
     end
   end
   if st == 'resolved' or st == 'failed' then
