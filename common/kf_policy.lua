@@ -85,9 +85,9 @@ end
 -- Records a contact made at now (counts toward the caps, same reason, last channel).
 function P.record(c, now)
   local ck = cap_key(c, yyyymmdd(now, c.offset))
-  call('HINCRBY', ck, 'n', 1)
-  if c.channel == 'phone' then call('HINCRBY', ck, 'phone', 1) end
-  if c.channel == 'sms' and c.class == 'marketing' then call('HINCRBY', ck, 'msms', 1) end
+  call('HINCRBY', ck, 'n', '1')
+  if c.channel == 'phone' then call('HINCRBY', ck, 'phone', '1') end
+  if c.channel == 'sms' and c.class == 'marketing' then call('HINCRBY', ck, 'msms', '1') end
   call('EXPIRE', ck, K.nstr(CONTACT_TTL))
   local sk = sent_key(c)
   call('HSET', sk, P.sent_field(c), fmt_int(now), 'last', c.channel)

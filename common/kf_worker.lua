@@ -219,7 +219,7 @@ function K.block(topic, a, why, c)
        'block', why, 'at', fmt_int(K.now), 'worker', WORKER, 'fact_at', fmt_int(a.fact_at or 0))
   K.blocks[#K.blocks + 1] = why
   if why == 'stale' then
-    call('HINCRBY', 'kefu:stats:worker:' .. G, 'stale:' .. (a.reason or ''), 1)
+    call('HINCRBY', 'kefu:stats:worker:' .. G, 'stale:' .. (a.reason or ''), '1')
   end
 end
 
@@ -236,7 +236,7 @@ end
 function K.emit(topic, a, c)
   a.fact_at = a.fact_at or a.occurred_at or K.now
   if K.backfill and OP == 'evs' then
-    call('HINCRBY', 'kefu:stats:worker:' .. G, 'backfill:' .. (a.reason or topic), 1)
+    call('HINCRBY', 'kefu:stats:worker:' .. G, 'backfill:' .. (a.reason or topic), '1')
     return false, 'backfill'
   end
   local till = K.fresh_until(a)
@@ -294,14 +294,14 @@ function K.keep(key, args)
   args = args or A
   local ek = 'kefu:early:' .. G .. ':' .. key
   if call('HLEN', ek) >= EARLY_MAX then
-    call('HINCRBY', 'kefu:stats:worker:' .. G, 'early_dropped', 1)
+    call('HINCRBY', 'kefu:stats:worker:' .. G, 'early_dropped', '1')
     return 'unknown_early_full'
   end
   local seq = args._seq or fmt_int(SEQ)
   args._seq = nil
   call('HSET', ek, seq, cjson.encode({t = args._topic or TOPIC, b = K.backfill and 1 or 0, a = args}))
   call('EXPIRE', ek, nstr(EARLY_TTL))
-  call('HINCRBY', 'kefu:stats:worker:' .. G, 'early', 1)
+  call('HINCRBY', 'kefu:stats:worker:' .. G, 'early', '1')
   return 'early'
 end
 
@@ -423,7 +423,8 @@ local function dedup_seen()
   local win = floor(NOW / (DEDUP_TTL * 1000))
   if win ~= DEDUP_WIN then -- the window's key prefixes, once per window
     local pre = 'kefu:dedup:' .. G .. ':'
-    DEDUP_WIN, DEDUP_CUR, DEDUP_PREV = win, pre .. fmt_int(win) .. ':', pre .. fmt_int(win - 1) .. ':'
+    DEDUP_WIN, DEDUP_CUR = win, pre .. fmt_int(win) .. ':'
+    DEDUP_PREV = pre .. fmt_int(win - 1) .. ':'
   end
   local bs = BSTR[bucket]
   if call('HEXISTS', DEDUP_PREV .. bs, FP) == 1 then return true end

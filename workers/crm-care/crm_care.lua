@@ -182,8 +182,8 @@ end
 local function move(shop, field, old, new)
   if old == new then return end
   local k = segkey(shop)
-  if old and old ~= '' then call('HINCRBY', k, field .. ':' .. old, -1) end
-  if new then call('HINCRBY', k, field .. ':' .. new, 1) end
+  if old and old ~= '' then call('HINCRBY', k, field .. ':' .. old, '-1') end
+  if new then call('HINCRBY', k, field .. ':' .. new, '1') end
   call('EXPIRE', k, K.nstr(STATS_TTL))
 end
 
@@ -234,7 +234,7 @@ local function recompute(p, shop, buyer, now, ctx)
   local level = spent >= 500000 and 'platinum' or spent >= 200000 and 'gold'
                 or spent >= 50000 and 'silver' or 'regular'
   call('HSET', bkey(shop, buyer), 'tags', table.concat(tags, ','), 'level', level,
-       'rfm', r .. f .. m, 'segment', seg)
+       'rfm', string.format('%d%d%d', r, f, m), 'segment', seg)
   move(shop, 'seg', v.segment, seg)
   move(shop, 'lvl', v.level, level)
   for _, b in ipairs(BOUNDS) do
@@ -321,7 +321,7 @@ local function items_bought(p, A, buyer, items, at, clk)
           cnt, first, last = n(a), math.min(n(b), at), math.max(n(c), at)
         end
         cnt = cnt + 1
-        call('HSET', ik, sku, cnt .. '|' .. fmt_int(first) .. '|' .. fmt_int(last))
+        call('HSET', ik, sku, fmt_int(cnt) .. '|' .. fmt_int(first) .. '|' .. fmt_int(last))
         local interval = cnt >= 2 and (last - first) / (cnt - 1) or 0
         local id = 'rep:' .. A.shop .. ':' .. buyer .. ':' .. sku
         if interval >= 7 * DAY then
@@ -329,7 +329,8 @@ local function items_bought(p, A, buyer, items, at, clk)
           -- planned only while it can still go out (its freshness, kf_worker.lua)
           if still_fresh(A.shop, 'care_replenish', due, clk) then
             S.add(p, id, math.max(due, clk), {w = 'care', k = 'replenish', shop = A.shop,
-              buyer = buyer, order = '', sfx = sku .. ':' .. cnt, n = cnt, sku = sku, ch = 'im',
+              buyer = buyer, order = '', sfx = sku .. ':' .. fmt_int(cnt), n = cnt, sku = sku,
+              ch = 'im',
               tpl = A.t_replenish, wins = A.wwin, off = A.off, caps = A.caps, planned = due,
               v = {item = title_of(A.shop, sku, own)}})
           else
@@ -584,19 +585,19 @@ local function batch(p, id, t, now)
     for _, buyer in ipairs(list) do
       local v = call('HMGET', bkey(t.shop, buyer), 'orders', 'segment', 'level', 'tags', 'mtags')
       if matches(t, v) then
-        call('HINCRBY', ck, 'matched', 1)
+        call('HINCRBY', ck, 'matched', '1')
         if not sendit then
-          call('HINCRBY', ck, 'expired', 1)
+          call('HINCRBY', ck, 'expired', '1')
         else
           local r = send(p, {k = t.k, shop = t.shop, buyer = buyer, order = '', sfx = t.sfx,
                              ch = t.ch, tpl = t.tpl, off = t.off, caps = t.caps, sname = t.sname,
                              v = {}, fact = t.start, planned = t.start, limit = t['end'],
                              wins = t.wins}, now, true)
           if r == 'sent' then
-            call('HINCRBY', ck, 'sent', 1)
+            call('HINCRBY', ck, 'sent', '1')
           else
-            call('HINCRBY', ck, 'blocked', 1)
-            call('HINCRBY', ck, 'blocked:' .. r, 1)
+            call('HINCRBY', ck, 'blocked', '1')
+            call('HINCRBY', ck, 'blocked:' .. r, '1')
           end
         end
       end
@@ -604,7 +605,7 @@ local function batch(p, id, t, now)
     return list
   end
   local function finish()
-    if call('HINCRBY', ck, 'parts_done', 1) >= 64 then call('HSET', ck, 'state', 'done') end
+    if call('HINCRBY', ck, 'parts_done', '1') >= 64 then call('HSET', ck, 'state', 'done') end
     if t.k == 'festival' and t.yearly == '1' then
       local nx = next_yearly(t.start, n(t.off))
       if nx then

@@ -46,12 +46,12 @@ local function open(o, kind, fact)
   call('ZREMRANGEBYSCORE', z, '-inf', '(' .. fmt_int(K.now - 60 * DAY)) -- never resolved: 60 days
   if fact < K.now - 60 * DAY then return end -- older than anything the report keeps
   if call('ZADD', z, 'NX', fmt_int(fact), o.order .. ':' .. kind) == 1 and
-     call('HSETNX', o.okey, 'lg_seen:' .. kind, 1) == 1 then
+     call('HSETNX', o.okey, 'lg_seen:' .. kind, '1') == 1 then
     local sk = skey(o, fact)
     K.count(sk, 'anomalies', 1, STATS_TTL)
     K.count(sk, 'anomaly:' .. kind, 1)
     -- per carrier: shipments with an anomaly (a shipment counts once, whatever its kinds)
-    if o.carrier and call('HSETNX', o.okey, 'lg_anom', 1) == 1 then
+    if o.carrier and call('HSETNX', o.okey, 'lg_anom', '1') == 1 then
       K.count('kefu:stats:lgc:{' .. o.shop .. '}', o.carrier .. ':anomalies', 1)
     end
   end
@@ -77,7 +77,9 @@ local ALL_KINDS = {'overdue_shipping', 'no_pickup_scan', 'stalled', 'lost', 'dif
                    'damaged', 'area_delay'}
 
 local function id(o, kind, what) return 'lg:' .. o.shop .. ':' .. o.order .. ':' .. kind .. ':' .. what end
-local function once(o, kind, what) return call('HSETNX', o.okey, 'lg_' .. what .. ':' .. kind, 1) == 1 end
+local function once(o, kind, what)
+  return call('HSETNX', o.okey, 'lg_' .. what .. ':' .. kind, '1') == 1
+end
 
 -- What an agent reads: the kind, the carrier and tracking number (or the order), the buyer.
 local function summary(o, kind)

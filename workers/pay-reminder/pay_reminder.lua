@@ -22,7 +22,8 @@ H['order.created'] = function(p, A)
   if A.rsteps and tonumber(call('HGET', A.bkey, 'paid') or '0') >= 1 then pre = 'r' end -- repeat
   local n = tonumber(A[pre .. 'steps'])
   call('HSET', ok, G, p, 'buyer', A.buyer, 'total', A.total, 'created', A.created,
-       'day', A.day, 'deadline', A.deadline, 'pr_st', 'open', 'pr_n', 0, 'pr_t', n)
+       'day', A.day, 'deadline', A.deadline, 'pr_st', 'open', 'pr_n', '0', 'pr_t',
+       A[pre .. 'steps'])
   call('EXPIRE', ok, K.nstr(ORDER_TTL))
   for i = 1, n do
     S.add(p, A.tid .. ':' .. i, tonumber(A[pre .. 'd' .. i]), A[pre .. 's' .. i])
@@ -70,7 +71,7 @@ local function fire(p, id, due, t)
   local c = {shop = t.shop, buyer = t.buyer, order = t.order, reason = 'payment_reminder',
              channel = t.ch, class = 'marketing', offset = t.off, caps = t.caps, wins = t.wins}
   if not o[3] then
-    call('HSET', ok, 'pr_u', 1)
+    call('HSET', ok, 'pr_u', '1')
     K.count(t.skey, 'unpaid', 1)
   end
   local function block(why)
@@ -88,7 +89,7 @@ local function fire(p, id, due, t)
     if why == 'hold' then return S.add(p, id, at, t) end -- fired late: held again
     return K.count(t.skey, 'blocked:' .. why, 1)
   end
-  call('HINCRBY', ok, 'pr_n', 1)
+  call('HINCRBY', ok, 'pr_n', '1')
   K.count(t.skey, 'reminders', 1)
   K.count(t.skey, 'reminders_' .. t.ch, 1)
   if sent == 0 then K.count(t.skey, 'reminded', 1) end

@@ -210,7 +210,9 @@ H['case.updated'] = function(p, A)
     end
   end
   if st == 'resolved' or st == 'failed' then
-    if st == 'failed' then call('HSET', 'kefu:rvbuyer:{' .. c.shop .. '}:' .. (c.buyer or ''), 'firm', 1) end
+    if st == 'failed' then
+      call('HSET', 'kefu:rvbuyer:{' .. c.shop .. '}:' .. (c.buyer or ''), 'firm', '1')
+    end
     close(p, c, st, at)
   elseif st == 'explained' then
     call('HSET', ck, 'explained', '1', 'status', 'explained')
