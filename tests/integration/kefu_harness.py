@@ -104,7 +104,11 @@ heartbeat_ms = 300
     def stop_redis(self):
         if self.redis_proc and self.redis_proc.poll() is None:
             self.redis_proc.terminate()
-            self.redis_proc.wait(10)
+            try:
+                self.redis_proc.wait(10)
+            except subprocess.TimeoutExpired:  # e.g. it cannot write its last AOF: gone anyway
+                self.redis_proc.kill()
+                self.redis_proc.wait()
 
     def daemon(self, name, *args, wait_ready=True, key=None):
         """Starts binary `name`; key (default name) names it in self.procs and its log file."""
@@ -146,6 +150,12 @@ heartbeat_ms = 300
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait()
+        # a daemon of this Stack that self.procs no longer names (started again under the
+        # same key while it still ran): it must not outlive the test
+        try:
+            subprocess.run(["pkill", "-KILL", "-f", "--", f"-c {self.conf}"], capture_output=True)
+        except FileNotFoundError:  # no procps
+            pass
         self.stop_redis()
         if getattr(self, "_redis", None) is not None:
             self._redis.close()
