@@ -305,13 +305,20 @@ function K.keep(key, args)
   return 'early'
 end
 
+-- Only the events kept from before the subject's own seq are applied: one kept from after
+-- it was kept by another instance running ahead of this one (its subject not applied yet),
+-- and this instance applies it in its turn, after what comes between (a reminder's clock,
+-- say); applying it now would act on a fact before its time.
 function K.arrived(p, key)
   local ek = 'kefu:early:' .. G .. ':' .. key
   local r = call('HGETALL', ek)
   if #r == 0 then return end
   call('DEL', ek)
   local list = {}
-  for i = 1, #r, 2 do list[#list + 1] = {tonumber(r[i]), cjson.decode(r[i + 1])} end
+  for i = 1, #r, 2 do
+    local seq = tonumber(r[i])
+    if SEQ == 0 or seq < SEQ then list[#list + 1] = {seq, cjson.decode(r[i + 1])} end
+  end
   table.sort(list, function(x, y) return x[1] < y[1] end)
   local bf = K.backfill
   for _, e in ipairs(list) do

@@ -14,7 +14,7 @@ import unittest
 from datetime import date, datetime
 
 from kefu_harness import (FAST, MIN, TZ, H, ReplayCase, SharedStackCase, Stack, clock, iso,
-                          local, optout, shop_config)
+                          local, optout, shop_config, wait_for)
 
 WORKER = "kefu-pay-reminder"
 SUFFIX = "拒收请回复R"
@@ -749,6 +749,55 @@ class BadEventTest(PayTest):
 NAMES = ["王小美", "李雷", "韩梅梅", "张伟", "刘洋", "陈静", "杨帆", "赵敏"]
 TITLES = ["纯棉毛巾", "真丝四件套", "北欧风格纯棉加厚四件套床单被套枕套全棉简约宿舍家用一米八双人床",
           "不锈钢保温杯", "儿童益智积木玩具大颗粒拼装男孩女孩宝宝早教", "蓝牙耳机"]
+
+
+def fnv1a32(s):
+    h = 2166136261
+    for c in s.encode():
+        h = ((h ^ c) * 16777619) & 0xFFFFFFFF
+    return h
+
+
+class InstanceAheadTest(unittest.TestCase):
+    """Two instances: the one without an order's partition runs ahead and meets the order's
+    payment (no buyer_id: found through the order hash) before the owner has applied the
+    order. It keeps the payment for the order (kefu:early), but the owner applies it in its
+    own turn, after the clock ticks between them: the reminders due before the payment go out
+    as with one instance (they did not: applied at the order's arrival, the payment ended the
+    order before its reminders were due)."""
+
+    def run_it(self, two):
+        t0 = datetime(2027, 8, 2, 9, 0, tzinfo=TZ).timestamp() * 1000
+        shop = "ia"
+        buyer = next(f"b{i}" for i in range(1000) if fnv1a32(f"{shop}:b{i}") % 64 % 2 == 0)
+        events = [clock(t0), shop_config(shop, "ia小店"), order(shop, "o1", buyer, t0)]
+        ticks = [clock(t0 + k * 30 * MIN) for k in range(1, 20)]  # to 18:30: two reminders
+        pay = paid(shop, "o1", t0 + 10 * H)
+        with Stack(clock="simulated") as s:
+            if not two:
+                s.start_worker(WORKER, *FAST)
+                for e in events + ticks + [pay]:
+                    self.assertEqual(s.pub([e]).returncode, 0)
+                s.wait_applied()
+                return {a["action_id"] for a in s.actions()}
+            inst = ("-o", "pay-reminder.instances=2", *FAST)
+            k0 = s.start_worker(WORKER, "-i", "0", *inst)  # the order's partition
+            s.start_worker(WORKER, "-i", "1", *inst)
+            s.procs[k0].send_signal(signal.SIGSTOP)
+            try:
+                for e in events + ticks + [pay]:
+                    self.assertEqual(s.pub([e]).returncode, 0)
+                early = f"kefu:early:pay-reminder:kefu:order:{{{shop}}}:o1"
+                wait_for(lambda: s.redis().exists(early), what="instance 1 keeping the payment")
+            finally:
+                s.procs[k0].send_signal(signal.SIGCONT)
+            s.wait_applied()
+            return {a["action_id"] for a in s.actions()}
+
+    def test_a_payment_kept_by_an_instance_ahead_waits_for_its_turn(self):
+        one = self.run_it(False)
+        self.assertEqual(one, {aid("ia", "o1", 1), aid("ia", "o1", 2)})
+        self.assertEqual(self.run_it(True), one)
 
 
 def scenario(seed=3, first=date(2027, 6, 7), norders=60, tail_hours=72):
