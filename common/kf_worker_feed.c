@@ -111,10 +111,18 @@ static void s_take_entry(kf_worker_t *w, const redisReply *e)
 {
     kf_journal_iter_t it;
     if (kf_journal_open(e, &it) != KF_OK) {
-        kf_log_err("kefu:journal: an entry that is not one (%s): skipped",
-                   e && e->type == REDIS_REPLY_ARRAY && e->elements > 0 &&
-                           e->element[0]->type == REDIS_REPLY_STRING
-                       ? e->element[0]->str : "no id");
+        /* Not an entry (its fields or count damaged): its seqs are lost from the one its
+         * id names; reading goes on after it (else the same read would return it forever),
+         * and the next entry says where the events go on. */
+        const char *id = e && e->type == REDIS_REPLY_ARRAY && e->elements > 0 &&
+                                 e->element[0]->type == REDIS_REPLY_STRING
+                             ? e->element[0]->str : NULL;
+        unsigned long long at = id ? strtoull(id, NULL, 10) : 0;
+        kf_log_err("kefu:journal: an entry that is not one (%s): skipped", id ? id : "no id");
+        if (at > w->seen) {
+            s_lost(w, w->seen + 1, at, "are in or before an unreadable journal entry");
+            w->seen = at;
+        }
         return;
     }
     if (it.last <= w->seen)

@@ -126,6 +126,26 @@ class BrokerTest(unittest.TestCase):
                  if r.exists(f"kefu:early:pay-reminder:kefu:order:{{s1}}:{o}")]
         self.assertEqual(len(early), 9, early)  # every payment waits for its order
 
+    def test_a_damaged_journal_entry_is_counted_and_passed(self):
+        """An entry that is not one (its count damaged), here the journal's last: a worker
+        catching up counts its seq as gone (journal_gone), goes live after it (it used to
+        read it again and again), and applies what comes next."""
+        r = self.stack.redis()
+        for i in (1, 2):
+            r.xadd("kefu:journal", {"t": "order.paid",
+                                    "e": order_paid_envelope(f"d-{i}", f"d{i}")}, id=f"{i}-0")
+        r.xadd("kefu:journal", {"n": "many", "b": b"\x00junk"}, id="3-0")
+        r.set("kefu:seq", 3)
+        self.stack.start_worker("kefu-pay-reminder")
+        wait_for(lambda: "live from seq 4" in self.stack.log("kefu-pay-reminder"),
+                 what="the worker live after the damaged entry")
+        self.assertEqual(self.stack.pub([paid(4)]).stdout.split(), ["ok", "4"])
+        self.stack.wait_applied()
+        for o in ("d1", "d2", "4"):
+            self.assertTrue(r.exists(f"kefu:early:pay-reminder:kefu:order:{{s1}}:{o}"), o)
+        self.assertEqual(r.hget("kefu:stats:worker:pay-reminder", "rejected:journal_gone"), b"1")
+        self.assertIn("an entry that is not one (3-0)", self.stack.log("kefu-pay-reminder"))
+
     def test_same_event_id_twice_is_a_duplicate_forwarded_once(self):
         sub = self.sock(zmq.SUB, "sub", SUBSCRIBE=b"order.paid")
         time.sleep(0.5)
