@@ -94,13 +94,6 @@ typedef struct broker_s {
     /* the batch being filled in this loop pass */
     item_t **batch;
     size_t nbatch;
-    /* The door dedup's buckets of the current window whose TTL this broker has had set
-     * (broker_journal.lua: the first event of a bucket carries the flag). Forgotten every
-     * minute, when the window turns, when Redis comes back and when a step fails, so that a
-     * bucket recreated (Redis flushed, restarted empty) gets its TTL again within a minute. */
-    uint8_t pubid_ttl[BROKER_PUBID_BUCKETS];
-    long long pubid_window;
-    int64_t pubid_reset_ms;
     size_t inflight;             /* events in journal steps awaiting Redis */
     struct item_list pending;    /* items that owe a reply, in arrival order */
     size_t npending;

@@ -19,7 +19,7 @@ typedef struct {
     size_t *argvlen;
     char ttl[24], maxlen[24], window[24];
     uint8_t *heads; /* per event: its journal record's head (S_HEAD_MAX bytes each) */
-    char (*buckets)[8]; /* per event: its door dedup bucket, "+" after it: set the TTL */
+    char (*buckets)[8]; /* per event: its door dedup bucket (decimal) */
 } step_t;
 
 /* A journal record's head: varint topic length, the topic, varint envelope length. */
@@ -185,23 +185,10 @@ static void s_on_step(kf_redis_t *r, redisReply *reply, void *arg)
                  "journal step was confirmed");
     else if (reply->type == REDIS_REPLY_ERROR)
         snprintf(failure, sizeof(failure), "journal step failed: %.120s", reply->str);
-    else if (reply->type != REDIS_REPLY_ARRAY ||
-             (reply->elements != st->n && reply->elements != st->n + 1))
+    else if (reply->type != REDIS_REPLY_ARRAY || reply->elements != st->n)
         snprintf(failure, sizeof(failure), "journal step: unexpected reply from redis");
-    else if (reply->elements == st->n + 1 && reply->element[st->n]->type == REDIS_REPLY_ARRAY) {
-        /* buckets flagged for their TTL that did not get it: flagged again */
-        const redisReply *again = reply->element[st->n];
-        for (size_t i = 0; i < again->elements; i++) {
-            long long k;
-            if (again->element[i]->type == REDIS_REPLY_STRING &&
-                kf_parse_ll(again->element[i]->str, 0, BROKER_PUBID_BUCKETS - 1, &k) == KF_OK)
-                b->pubid_ttl[k] = 0;
-        }
-    }
-    if (failure[0]) {
+    if (failure[0])
         kf_log_err("%s (%zu events)", failure, st->n);
-        memset(b->pubid_ttl, 0, sizeof(b->pubid_ttl)); /* its TTLs may not be set */
-    }
     for (size_t i = 0; i < st->n; i++)
         s_settle(b, st->items[i], failure[0] ? NULL : reply->element[i],
                  failure[0] ? failure : NULL);
@@ -249,14 +236,7 @@ static void s_flush(broker_t *b)
     long long ttl = b->bconf->dedup_window_s;
     snprintf(st->ttl, sizeof(st->ttl), "%lld", ttl);
     snprintf(st->maxlen, sizeof(st->maxlen), "%lld", b->bconf->journal_maxlen);
-    long long window = (long long)(kf_wall_ms() / 1000) / ttl;
-    snprintf(st->window, sizeof(st->window), "%lld", window);
-    int64_t now = kf_mono_ms();
-    if (window != b->pubid_window || now - b->pubid_reset_ms >= 60000) {
-        memset(b->pubid_ttl, 0, sizeof(b->pubid_ttl));
-        b->pubid_window = window;
-        b->pubid_reset_ms = now;
-    }
+    snprintf(st->window, sizeof(st->window), "%lld", (long long)(kf_wall_ms() / 1000) / ttl);
     const char *fixed[FIXED] = {"kefu:seq", "kefu:journal", st->ttl, st->maxlen, st->window};
     for (size_t i = 0; i < FIXED; i++) {
         st->argv[i] = fixed[i];
@@ -274,9 +254,7 @@ static void s_flush(broker_t *b)
         /* the bucket: the fingerprint's first two bytes, big-endian, modulo the buckets */
         unsigned bucket = (((unsigned)(uint8_t)it->fp[0] << 8) | (uint8_t)it->fp[1]) %
                           BROKER_PUBID_BUCKETS;
-        snprintf(st->buckets[i], sizeof(st->buckets[i]), "%u%s", bucket,
-                 b->pubid_ttl[bucket] ? "" : "+");
-        b->pubid_ttl[bucket] = 1;
+        snprintf(st->buckets[i], sizeof(st->buckets[i]), "%u", bucket);
         const char *v[4] = {it->fp, st->buckets[i], (const char *)h, (const char *)it->bytes};
         size_t l[4] = {sizeof(it->fp), strlen(st->buckets[i]), hl, it->len};
         memcpy(&st->argv[FIXED + 4 * i], v, sizeof(v));

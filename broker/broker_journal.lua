@@ -6,21 +6,19 @@
 -- ARGV[2] = journal cap, in events (approximate: whole entries go, MINID ~)
 -- ARGV[3] = the broker's window number: floor(wall clock seconds / ARGV[1])
 -- ARGV[4..] = per event: event_id fingerprint (8 bytes, kf_fingerprint), its bucket (0..1023,
---             the broker's choice; "+" after it: set the bucket's TTL, the broker has not yet
---             in this window), the event's record head (varint topic length, topic, varint
---             envelope length: the broker builds it), envelope bytes
+--             chosen by the broker, as a string), the event's record head (varint topic
+--             length, topic, varint envelope length: the broker builds it), envelope bytes
 --
 -- The door dedup: the fingerprint's field in one of 1024 small hashes per window,
 -- kefu:pubid:<window>:<bucket> = {fingerprint: seq}; the current window and the one before
 -- are looked in, so an event_id is remembered for at least the dedup window (each hash
--- lives two windows and a minute, EXPIRE NX: a flag repeated by another broker is harmless).
+-- lives two windows and a minute: EXPIRE NX once per bucket and call).
 --
 -- The events journaled go into entries of at most 256 (KF_JOURNAL_ENTRY_MAX) consecutive
 -- seqs: id <first seq>-0, n = how many, b = their records one after another.
 --
 -- Returns one integer per event: seq > 0 when journaled, -seq when event_id was already
--- seen (a duplicate of the event journaled as seq); then, when some flagged buckets did not
--- get their TTL, an array of them. The envelope is stored as it came; its
+-- seen (a duplicate of the event journaled as seq). The envelope is stored as it came; its
 -- seq is its place in the entry.
 
 local call = redis.call
@@ -45,7 +43,6 @@ end
 local cur = 'kefu:pubid:' .. string.format('%d', win) .. ':'
 local prev = 'kefu:pubid:' .. string.format('%d', win - 1) .. ':'
 local life = string.format('%d', 2 * ttl + 60)
-local PLUS = 43 -- '+'
 local out = {}
 local first = seq
 local recs, nrec, efirst = {}, 0, 0
@@ -59,21 +56,17 @@ local function entry()
 end
 -- (a number in a concatenation or a command argument goes through printf's floating-point
 -- path, which costs more than the commands: the bucket comes as a string)
-local pend = {} -- flagged buckets whose key this call has not created or found yet
+local expiring = {} -- buckets whose TTL this call has set
 for i = 4, #ARGV - 3, 4 do
   local fp, sb = ARGV[i], ARGV[i + 1]
-  if string.byte(sb, -1) == PLUS then
-    sb = string.sub(sb, 1, -2)
-    pend[sb] = true
-  end
   local old = call('HGET', prev .. sb, fp)
   if not old then
     local key = cur .. sb
     local snxt = string.format('%d', seq + 1)
     local added = call('HSETNX', key, fp, snxt) == 1
-    if pend[sb] then -- the key exists now
+    if not expiring[sb] then -- the key exists now
       call('EXPIRE', key, life, 'NX')
-      pend[sb] = nil
+      expiring[sb] = true
     end
     if added then
       seq = seq + 1
@@ -89,11 +82,6 @@ for i = 4, #ARGV - 3, 4 do
   if old then out[#out + 1] = -tonumber(old) end
 end
 entry()
--- flagged buckets left without their TTL (every event of theirs was found in the window
--- before): the broker flags them again
-local again = {}
-for sb in pairs(pend) do again[#again + 1] = sb end
-if #again > 0 then out[#out + 1] = again end
 if seq ~= first then
   call('SET', KEYS[1], string.format('%d', seq))
 end

@@ -44,10 +44,8 @@ static void s_on_redis(kf_redis_t *r, bool up, void *arg)
         b->ready_sent = true;
         kf_daemon_ready(b->daemon, "accepting events");
     }
-    if (up) {
+    if (up)
         kf_log_notice("redis is up: journaling");
-        memset(b->pubid_ttl, 0, sizeof(b->pubid_ttl)); /* it may have come back empty */
-    }
     else
         kf_log_warn("redis is down: confirmed publishes answer errors until it returns");
 }

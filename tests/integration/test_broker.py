@@ -420,9 +420,9 @@ class DoorDedupTest(unittest.TestCase):
         return ((h >> 56) * 256 + ((h >> 48) & 0xFF)) % 1024
 
     def test_a_bucket_gets_its_ttl_when_its_first_event_was_seen_the_window_before(self):
-        """The broker asks for a bucket's TTL with the first event of it it sends in a window;
-        when that event is found in the window before (the key not created), the next new
-        event of the bucket still sets it."""
+        """A bucket's first event of a window found in the window before (its key not made
+        then): the next new event of the bucket, in another step, still gives the key its
+        TTL (no key of the door dedup lives without one)."""
         b = self.bucket("p-1")
         other = next(i for i in range(2, 100000) if self.bucket(f"p-{i}") == b)
         self.at_window_start()
