@@ -378,20 +378,14 @@ function K.titles_put(shop, kv)
   end
   call('EXPIRE', k, nstr(SKU_TTL))
 end
--- The titles of skus (a list): a table sku -> title, without the skus the shop has none for.
-function K.titles(shop, skus)
-  local out = {}
-  if #skus == 0 then return out end
-  local v = call('HMGET', sku_key(shop), unpack(skus))
-  for i, sku in ipairs(skus) do
-    if v[i] then out[sku] = v[i] end
-  end
-  return out
+-- The title of a shop's sku, or nil.
+function K.title(shop, sku)
+  return call('HGET', sku_key(shop), sku) or nil
 end
 
 -- Counts a hash field (stats); the key lives ttl seconds.
 function K.count(key, field, n, ttl)
-  call('HINCRBY', key, field, (not n or n == 1) and '1' or n == -1 and '-1' or fmt_int(n))
+  call('HINCRBY', key, field, nstr(n or 1))
   if ttl then call('EXPIRE', key, nstr(ttl)) end
 end
 

@@ -302,7 +302,7 @@ end
 
 -- The title texts name sku by (own: order_items' titles), else 宝贝.
 local function title_of(shop, sku, own)
-  return (own and own[sku]) or (sku and K.titles(shop, {sku})[sku]) or '宝贝'
+  return (own and own[sku]) or (sku and K.title(shop, sku)) or '宝贝'
 end
 
 -- One more purchase of the order's items: the replenishment reminders move.

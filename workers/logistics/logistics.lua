@@ -31,7 +31,7 @@ local function tid(o, w) return o.shop .. ':' .. o.order .. ':' .. w end
 local function skey(o, now) return 'kefu:stats:lg:{' .. o.shop .. '}:' .. K.yyyymmdd(now, o.off) end
 
 local function render(o, tpl, now)
-  local item = o.item or (o.sku and K.titles(o.shop, {o.sku})[o.sku]) or '宝贝'
+  local item = o.item or (o.sku and K.title(o.shop, o.sku)) or '宝贝'
   local vars = {buyer = o.bname or '', shop = o.shopname or o.shop, item = item,
                 carrier = o.carrier or '快递', tracking_no = o.tracking or '',
                 order_time = o.created and K.md(n(o.created), o.off, true) or '',
