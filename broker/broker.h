@@ -75,7 +75,7 @@ typedef struct {
     bool has_dispatch, dispatch_bad;
 } fleet_entry_t;
 
-/* broker_campaigns.c: the campaign progress shown in /stats and /metrics (private) */
+/* workers/crm-care/crm_care_broker.c: the campaign progress shown in /stats and /metrics (private) */
 typedef struct broker_campaigns_s broker_campaigns_t;
 
 #define BROKER_PUBID_BUCKETS 1024 /* door dedup hashes per window (broker_journal.lua) */
@@ -139,7 +139,7 @@ char *broker_stats_json(broker_t *b);
 char *broker_stats_prometheus(broker_t *b);
 int broker_monitor_start(broker_t *b, char *err, size_t errlen);
 
-/* broker_campaigns.c: reads kefu:crm:campaigns and the newest campaigns' progress every
+/* workers/crm-care/crm_care_broker.c: reads kefu:crm:campaigns and the newest campaigns' progress every
  * stats_refresh_ms; destroy after kf_redis_destroy (or before: a round in flight is freed by
  * its last callback). */
 int broker_campaigns_start(broker_t *b, char *err, size_t errlen);

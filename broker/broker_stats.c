@@ -1,5 +1,5 @@
 /* kefu-broker: counters, the fleet view from heartbeats, /stats JSON and /metrics (with the
- * campaigns of broker_campaigns.c and the delivery statistics of broker_dispatch.c). */
+ * campaigns of workers/crm-care/crm_care_broker.c and the delivery statistics of broker_dispatch.c). */
 #include <errno.h>
 #include <jansson.h>
 #include <stdarg.h>

@@ -1434,7 +1434,7 @@ class ExactlyOnceTest(ReplayCase):
 
 class ReportTest(CcTest):
     """Runs last (load_tests): `kefuctl report care` is being written alongside. Its --json
-    members are those of tools/kefuctl/kefuctl_report_care.c (segments, care, repeat,
+    members are those of workers/crm-care/crm_care_kefuctl.c (segments, care, repeat,
     campaigns)."""
 
     def test_kefuctl_report_care(self):

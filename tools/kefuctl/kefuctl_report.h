@@ -1,5 +1,6 @@
-/* kefuctl report: what kefuctl_report.c, kefuctl_report_logistics.c,
- * kefuctl_report_reviews.c and kefuctl_report_care.c share (private to the report verb). */
+/* kefuctl report: what kefuctl_report.c and the kinds share (private to the report verb).
+ * Each kind reads one worker's keys and lives in that worker's folder, linked into kefuctl:
+ * workers/<worker>/<worker>_kefuctl.c. */
 #ifndef KEFUCTL_REPORT_H
 #define KEFUCTL_REPORT_H
 
@@ -102,13 +103,16 @@ double kefuctl_report_round1(double x);
 int kefuctl_report_list_median(redisContext *c, const char *key, double *median_ms, size_t *n,
                                char *err, size_t errlen);
 
-/* kefuctl_report_logistics.c: the logistics kind */
+/* workers/pay-reminder/pay_reminder_kefuctl.c: the payments kind */
+int kefuctl_report_payments(redisContext *c, const kefuctl_report_opts_t *o);
+
+/* workers/logistics/logistics_kefuctl.c: the logistics kind */
 int kefuctl_report_logistics(redisContext *c, const kefuctl_report_opts_t *o);
 
-/* kefuctl_report_reviews.c: the reviews kind */
+/* workers/review-repair/review_repair_kefuctl.c: the reviews kind */
 int kefuctl_report_reviews(redisContext *c, const kefuctl_report_opts_t *o);
 
-/* kefuctl_report_care.c: the care kind (its --json document is described there) */
+/* workers/crm-care/crm_care_kefuctl.c: the care kind (its --json document is described there) */
 int kefuctl_report_care(redisContext *c, const kefuctl_report_opts_t *o);
 
 #endif

@@ -1,5 +1,6 @@
 /* kefu-broker: the progress of the newest CRM campaigns for /stats and /metrics
- * (workers/crm-care/README.md "Campaigns").
+ * (README.md "Campaigns"). Linked into the broker: crm-care's folder holds the code that
+ * reads its keys.
  *
  * Every stats_refresh_ms (1 s by default), unless the previous round is still in flight or
  * Redis is down: ZREVRANGE kefu:crm:campaigns 0 19 WITHSCORES, then, in that reply's
