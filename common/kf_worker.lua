@@ -126,6 +126,13 @@ function K.md(ms, offset, with_time)
   return s .. string.format('%02d:%02d', floor(mins / 60), mins % 60)
 end
 
+-- The values known only when a text goes out ({buyer}, {item}, ...) put into a text the
+-- worker's C side rendered with those placeholders left in (kf_tmpl_render did the rest and
+-- checked the template): the one Lua renderer. A placeholder without a value becomes ''.
+function K.render(tpl, vars)
+  return (string.gsub(tpl or '', '{([%w_]+)}', function(k) return vars[k] or '' end))
+end
+
 -- Freshness (DOMAIN §0, DESIGN §3.10): the one table of default windows, by action reason
 -- or by group (the reason's first word). {minutes, from}: from 'fact' (the action's fact_at),
 -- 'due' (the time it was planned for, a._due, else fact_at) or 'day' (only on the shop-local

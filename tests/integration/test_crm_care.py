@@ -546,6 +546,39 @@ class OrderCareTest(CcTest):
 
 # ---------------------------------------------------------------------- replenishment
 
+    def test_the_buyer_is_named_as_every_worker_names_them(self):
+        """{buyer}: the name, else the nick, at most 6 characters, shortened with "…" as
+        kefu-pay-reminder and kefu-logistics shorten it (kf_utf8_truncate: 5 characters and
+        "…"); a later profile with a nick only never replaces a name."""
+        D = self.alloc(2)
+        sh = "bn"
+        self.config(sh, templates=[{"kind": "care_shipped", "channel": "im",
+                                    "text": "{buyer}您好，{item}已发出"}])
+        steps = [
+            (D(0, "09:00"), bought(sh, "n1", "u1", D(0, "09:00"), name="欧阳娜娜娜娜娜娜")
+             + bought(sh, "n2", "u2", D(0, "09:00"), nick="abcdefgh")
+             + bought(sh, "n3", "u3", D(0, "09:00"), name="王小美", nick="xm")
+             + bought(sh, "n4", "u4", D(0, "09:00"), name="六个字的名字")),
+            (D(0, "09:30"), [profile(sh, "u3", nick="zzzzzzzzz")]),
+            (D(0, "10:00"), [shipped(sh, o, D(0, "10:00"), u)
+                             for o, u in (("n1", "u1"), ("n2", "u2"), ("n3", "u3"),
+                                          ("n4", "u4"))]),
+        ]
+        W = Want
+        wants = [W(sh, "shipped", "n1", D(0, "10:00"), buyer="u1", timer=False,
+                   text="欧阳娜娜娜…您好，纯棉毛巾已发出"),
+                 W(sh, "shipped", "n2", D(0, "10:00"), buyer="u2", timer=False,
+                   text="abcde…您好，纯棉毛巾已发出"),
+                 W(sh, "shipped", "n3", D(0, "10:00"), buyer="u3", timer=False,
+                   text="王小美您好，纯棉毛巾已发出"),
+                 W(sh, "shipped", "n4", D(0, "10:00"), buyer="u4", timer=False,
+                   text="六个字的名字您好，纯棉毛巾已发出")]
+        self.run_timeline((sh,), steps, wants, kinds=("shipped",), end=D(0, "11:00"))
+        p3 = self.prof(sh, "u3")
+        self.assertEqual((p3.get("name"), p3.get("nick"), p3.get("bn")),
+                         ("王小美", "zzzzzzzzz", "王小美"), p3)
+
+
 class ReplenishTest(CcTest):
     def test_replenish_at_85_percent_of_the_interval_moved_by_a_new_purchase(self):
         """A sku bought twice 10 days apart: due 8.5 days after the last purchase (suffix
@@ -613,7 +646,7 @@ class BirthdayTest(CcTest):
         agents = ["g1", "g2"]
         self.config(sh, agents=agents)
         bday = md(D, 2)
-        long_name = "欧阳娜娜娜娜娜娜"  # 8 characters: {buyer} is cut to 6
+        long_name = "欧阳娜娜娜娜娜娜"  # 8 characters: {buyer} is cut to 6, "…" the 6th
         t0 = D(0, "10:00")
         steps = [
             (t0, bought(sh, "u1a", "u1", t0, name=long_name)
@@ -638,7 +671,7 @@ class BirthdayTest(CcTest):
         W = Want
         wants = [
             W(sh, "campaign", "u7", D(2, "09:00"), "bdx", channel="sms", text_has=("会员日",)),
-            W(sh, "birthday", "u1", b10, y, text_has=(long_name[:6], "bd小店"),
+            W(sh, "birthday", "u1", b10, y, text_has=(long_name[:5] + "…亲", "bd小店"),
               text_not=(long_name,)),
             W(sh, "birthday", "u2", b10, y),
             W(sh, "birthday", "u3", b10, y),

@@ -237,6 +237,20 @@ static void s_profile_texts(kf_call_t *call, const kf_shop_t *shop)
 
 /* ------------------------------------------------------------------ handlers */
 
+/* The buyer's nick and name as given, and bname: the name texts use ({buyer}: the name, else
+ * the nick, at most 6 characters, shortened by kf_utf8_truncate like every worker's), with
+ * bfrom = "name" or "nick" (a name is never replaced by a nick). */
+static void s_names(kf_call_t *call, const char *nick, const char *name)
+{
+    char bname[64];
+    bool has_name = s_has(name);
+    kf_utf8_truncate(has_name ? name : s_has(nick) ? nick : "", 6, bname, sizeof(bname));
+    kf_call_arg(call, "nick", nick ? nick : "");
+    kf_call_arg(call, "name", name ? name : "");
+    kf_call_arg(call, "bname", bname);
+    kf_call_arg(call, "bfrom", has_name ? "name" : "nick");
+}
+
 int cc_on_created(kf_worker_t *w, const kf_env_t *env, kf_call_t *call, void *arg)
 {
     const Kefu__V1__OrderCreated *oc = env->order_created;
@@ -249,8 +263,7 @@ int cc_on_created(kf_worker_t *w, const kf_env_t *env, kf_call_t *call, void *ar
     }
     int64_t at = oc->has_created_at ? oc->created_at : env->occurred_at;
     s_order(w, env, call, oc->order_id, b->buyer_id, at);
-    kf_call_arg(call, "nick", b->nick ? b->nick : "");
-    kf_call_arg(call, "name", b->name ? b->name : "");
+    s_names(call, b->nick, b->name);
     kf_call_arg(call, "city", b->city ? b->city : "");
     kf_call_argi(call, "total", oc->total_fen);
     /* the items, "sku\ttitle" per line (tabs and newlines in titles become spaces) */
@@ -394,8 +407,7 @@ int cc_on_profile(kf_worker_t *w, const kf_env_t *env, kf_call_t *call, void *ar
     int64_t clk = s_clock(env, 0);
     kf_call_arg(call, "buyer", bp->buyer_id);
     kf_call_argi(call, "clk", clk);
-    kf_call_arg(call, "nick", bp->nick ? bp->nick : "");
-    kf_call_arg(call, "name", bp->name ? bp->name : "");
+    s_names(call, bp->nick, bp->name);
     kf_call_arg(call, "city", bp->city ? bp->city : "");
     kf_text_t tags = {0};
     for (size_t i = 0; i < bp->n_tags && i < 32; i++)

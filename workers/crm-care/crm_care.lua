@@ -47,19 +47,6 @@ local function caps(s)
   return {daily = n(a), sms_daily = n(b), sms_weekly = n(c), phone_daily = n(d)}
 end
 
--- The first nchars characters of UTF-8 text s.
-local function head(s, nchars)
-  local out = {}
-  for ch in string.gmatch(s or '', '[%z\1-\127\192-\247][\128-\191]*') do
-    if #out >= nchars then break end
-    out[#out + 1] = ch
-  end
-  return table.concat(out)
-end
-
-local function render(tpl, v)
-  return (string.gsub(tpl or '', '{([%w_]+)}', function(k) return v[k] end))
-end
 
 local function split(s, sep)
   local t = {}
@@ -110,10 +97,20 @@ local function touched(t, now)
   if n(v[2]) >= 2 then K.count(g, 'uncared_repeat', -1) end
 end
 
--- The name people read for a buyer (name, else nick; the first 6 characters), else ''.
+-- The name people read for a buyer, else '': the buyer hash's bn, shortened by crm_care.c
+-- (a profile stored before bn was kept has none until its next order or profile).
 local function buyer_name(shop, buyer)
-  local pr = call('HMGET', bkey(shop, buyer), 'name', 'nick')
-  return head((pr[1] and pr[1] ~= '') and pr[1] or pr[2] or '', 6)
+  return call('HGET', bkey(shop, buyer), 'bn') or ''
+end
+
+-- Keeps the buyer's nick, name and the name texts use (A.bname from A.bfrom: a name is never
+-- replaced by a nick) in the buyer hash bk.
+local function keep_names(bk, A)
+  if A.nick ~= '' then call('HSET', bk, 'nick', A.nick) end
+  if A.name ~= '' then call('HSET', bk, 'name', A.name) end
+  if A.bname ~= '' and (A.bfrom == 'name' or call('HEXISTS', bk, 'name') == 0) then
+    call('HSET', bk, 'bn', A.bname)
+  end
 end
 
 -- Sends care t at now through K.emit: held to its channel's hours (t.wins) unless nohold
@@ -129,7 +126,7 @@ local function send(p, t, now, nohold)
   v.buyer = buyer_name(t.shop, t.buyer)
   local sent, why, at = K.emit('action.contact', {action_id = action_id(t), shop_id = t.shop,
     occurred_at = now, buyer_id = t.buyer, order_id = t.order ~= '' and t.order or nil,
-    channel = t.ch, reason = c.reason, template = 'care_' .. t.k, text = render(t.tpl, v),
+    channel = t.ch, reason = c.reason, template = 'care_' .. t.k, text = K.render(t.tpl, v),
     not_before = now, contact_class = c.class, fact_at = n(t.fact or t.planned),
     _due = n(t.planned), _until = t.limit and n(t.limit) or nil, _off = n(t.off)}, c)
   if why == 'hold' then
@@ -277,8 +274,7 @@ H['order.created'] = function(p, A)
   call('HSETNX', A.okey, 'cc_st', 'created') -- a payment may have come first
   call('EXPIRE', A.okey, K.nstr(ORDER_TTL))
   local bk = bkey(A.shop, A.buyer)
-  if A.nick ~= '' then call('HSET', bk, 'nick', A.nick) end
-  if A.name ~= '' then call('HSET', bk, 'name', A.name) end
+  keep_names(bk, A)
   if A.city ~= '' then call('HSET', bk, 'city', A.city) end
   call('HSET', bk, G, p)
   call('EXPIRE', bk, K.nstr(PROFILE_TTL))
@@ -482,7 +478,8 @@ end
 H['buyer.profile'] = function(p, A)
   local bk = bkey(A.shop, A.buyer)
   call('HSET', bk, 'mtags', A.mtags, G, p)
-  for _, f in ipairs({'nick', 'name', 'city', 'birthday'}) do
+  keep_names(bk, A)
+  for _, f in ipairs({'city', 'birthday'}) do
     if A[f] and A[f] ~= '' then call('HSET', bk, f, A[f]) end
   end
   call('EXPIRE', bk, K.nstr(PROFILE_TTL))

@@ -36,7 +36,7 @@ local function render(o, tpl, now)
                 carrier = o.carrier or '快递', tracking_no = o.tracking or '',
                 order_time = o.created and K.md(n(o.created), o.off, true) or '',
                 deadline = K.md(n(o.lg_promised) > 0 and n(o.lg_promised) + DAY or now + DAY, o.off, true)}
-  return (string.gsub(tpl or '', '{([%w_]+)}', function(k) return vars[k] or '' end))
+  return K.render(tpl, vars)
 end
 
 -- An anomaly of kind opens at fact (the business time it became one), counted once per
