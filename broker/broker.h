@@ -33,6 +33,10 @@ typedef struct {
 
 typedef enum { ITEM_FIRE, ITEM_ZMQ, ITEM_HTTP } item_kind_t;
 
+/* What an event is answered (DESIGN §3.1): each answer names its event, so that a client
+ * that pipelines matches answers by event_id, also across a broker restart. */
+typedef enum { REPLY_OK, REPLY_DUPLICATE, REPLY_REJECTED, REPLY_ERROR } reply_t;
+
 /* One event on its way through the broker. */
 typedef struct item_s {
     item_kind_t kind;
@@ -41,8 +45,11 @@ typedef struct item_s {
     char fp[8];                  /* event_id's fingerprint (kf_fingerprint): the door dedup */
     uint8_t *bytes;              /* the envelope as it will be journaled (without seq) */
     size_t len;
-    bool resolved;               /* reply known */
-    char *reply;                 /* "ok 12", "duplicate 3", "rejected ...", "error ..." */
+    bool resolved;               /* the answer is known: */
+    reply_t reply;
+    uint64_t seq;                /* REPLY_OK (0: an output topic, not journaled), DUPLICATE */
+    kf_reject_t why;             /* REPLY_REJECTED */
+    char *detail;                /* REPLY_REJECTED, REPLY_ERROR */
     int http_code;
     /* ITEM_ZMQ: the ROUTER routing frames (identity, and an empty delimiter for REQ) */
     zmq_msg_t route[2];
@@ -122,6 +129,10 @@ void broker_submit(broker_t *b, item_t *item, const void *data, size_t len, cons
 item_t *broker_item_new(item_kind_t kind);
 void broker_reject(broker_t *b, item_t *item, kf_reject_t why, const char *detail);
 void broker_flush_replies(broker_t *b);
+/* The confirm door's one-frame answer: "ok <seq> <event_id>", "duplicate <seq> <event_id>",
+ * "rejected <reason> <event_id>: <detail>" or "error <event_id>: <detail>"; the event_id is
+ * "-" when the event had none that could be read. malloc'd. */
+char *broker_reply_text(const item_t *it);
 int broker_topic_index(const char *topic);
 
 /* broker_http.c */

@@ -31,7 +31,7 @@ static void s_send_owned(struct evhttp_request *req, int code, const char *type,
     free(body);
 }
 
-/* Turns the one-line reply of the pipeline into the HTTP answer. */
+/* The HTTP answer: {"result", "event_id" (when known), "seq" | "reason" and "error"}. */
 void broker_http_reply(broker_t *b, item_t *it)
 {
     if (!it->req)
@@ -39,20 +39,17 @@ void broker_http_reply(broker_t *b, item_t *it)
     struct evhttp_connection *conn = evhttp_request_get_connection(it->req);
     if (conn)
         evhttp_connection_set_closecb(conn, NULL, NULL);
+    static const char *const s_result[] = {"ok", "duplicate", "rejected", "error"};
     json_t *o = json_object();
-    const char *r = it->reply;
-    const char *sp = strchr(r, ' ');
-    size_t word = sp ? (size_t)(sp - r) : strlen(r);
-    json_object_set_new(o, "result", json_stringn(r, word));
-    if ((strncmp(r, "ok ", 3) == 0 || strncmp(r, "duplicate ", 10) == 0) && sp) {
-        json_object_set_new(o, "seq", json_integer(strtoll(sp + 1, NULL, 10)));
-    } else if (strncmp(r, "rejected ", 9) == 0) {
-        const char *colon = strstr(r + 9, ": ");
-        json_object_set_new(o, "reason", json_stringn(r + 9, colon ? (size_t)(colon - r - 9)
-                                                                  : strlen(r + 9)));
-        json_object_set_new(o, "error", json_string(colon ? colon + 2 : r + 9));
-    } else if (sp) {
-        json_object_set_new(o, "error", json_string(sp + 1));
+    json_object_set_new(o, "result", json_string(s_result[it->reply]));
+    if (it->event_id && *it->event_id)
+        json_object_set_new(o, "event_id", json_string(it->event_id));
+    if (it->reply == REPLY_OK || it->reply == REPLY_DUPLICATE) {
+        json_object_set_new(o, "seq", json_integer((json_int_t)it->seq));
+    } else {
+        if (it->reply == REPLY_REJECTED)
+            json_object_set_new(o, "reason", json_string(kf_reject_name(it->why)));
+        json_object_set_new(o, "error", json_string(it->detail ? it->detail : ""));
     }
     char *body = json_dumps(o, JSON_COMPACT);
     json_decref(o);
@@ -125,6 +122,8 @@ static void s_ingest(broker_t *b, struct evhttp_request *req, const char *topic,
         broker_reject(b, it, KF_REJ_BAD_JSON, err);
         return;
     }
+    if (env->event_id && kf_utf8_valid(env->event_id, strlen(env->event_id)))
+        it->event_id = kf_xstrdup(env->event_id);
     int backfill = s_query_backfill(query);
     if (backfill < 0) {
         kf_env_free(env);

@@ -47,16 +47,37 @@ static void s_item_free(item_t *it)
         zmq_msg_close(&it->route[i]);
     free(it->event_id);
     free(it->bytes);
-    free(it->reply);
+    free(it->detail);
     free(it);
 }
 
-static void s_resolve(broker_t *b, item_t *it, int http_code, char *reply)
+/* The answer of it (detail: malloc'd, or NULL). */
+static void s_resolve(item_t *it, int http_code, reply_t reply, uint64_t seq, kf_reject_t why,
+                      char *detail)
 {
-    free(it->reply);
+    free(it->detail);
     it->reply = reply;
+    it->seq = seq;
+    it->why = why;
+    it->detail = detail;
     it->http_code = http_code;
     it->resolved = true;
+}
+
+char *broker_reply_text(const item_t *it)
+{
+    const char *id = it->event_id && *it->event_id ? it->event_id : "-";
+    switch (it->reply) {
+    case REPLY_OK:
+        return kf_xasprintf("ok %llu %s", (unsigned long long)it->seq, id);
+    case REPLY_DUPLICATE:
+        return kf_xasprintf("duplicate %llu %s", (unsigned long long)it->seq, id);
+    case REPLY_REJECTED:
+        return kf_xasprintf("rejected %s %s: %s", kf_reject_name(it->why), id,
+                            it->detail ? it->detail : "");
+    default:
+        return kf_xasprintf("error %s: %s", id, it->detail ? it->detail : "");
+    }
 }
 
 /* Replies leave in arrival order, so a client may pipeline and match them FIFO. */
@@ -67,10 +88,12 @@ void broker_flush_replies(broker_t *b)
         TAILQ_REMOVE(&b->pending, it, order);
         b->npending--;
         if (it->kind == ITEM_ZMQ) {
-            const void *parts[1] = {it->reply};
-            size_t lens[1] = {strlen(it->reply)};
+            char *text = broker_reply_text(it);
+            const void *parts[1] = {text};
+            size_t lens[1] = {strlen(text)};
             if (kf_bus_send_msgs(b->router, it->route, (size_t)it->nroute, parts, lens, 1))
                 kf_log_debug("reply to a publisher that is gone: %s", zmq_strerror(errno));
+            free(text);
         } else if (it->kind == ITEM_HTTP) {
             broker_http_reply(b, it);
         }
@@ -93,8 +116,8 @@ void broker_reject(broker_t *b, item_t *it, kf_reject_t why, const char *detail)
         s_item_free(it);
         return;
     }
-    s_resolve(b, it, why == KF_REJ_OVERSIZED ? 413 : 400,
-              kf_xasprintf("rejected %s: %s", kf_reject_name(why), detail));
+    s_resolve(it, why == KF_REJ_OVERSIZED ? 413 : 400, REPLY_REJECTED, 0, why,
+              kf_xstrdup(detail));
     broker_flush_replies(b);
 }
 
@@ -104,6 +127,7 @@ void broker_submit(broker_t *b, item_t *it, const void *data, size_t len, const 
                    kf_env_t *env)
 {
     it->topic = broker_topic_index(topic);
+    free(it->event_id);
     it->event_id = kf_xstrdup(env->event_id);
     kf_fingerprint(it->event_id, it->fp);
     it->bytes = kf_xmalloc(len + 24); /* room for published_at and seq appended */
@@ -156,7 +180,7 @@ static void s_settle(broker_t *b, item_t *it, const redisReply *r, const char *f
             s_item_free(it);
         } else {
             b->confirmed_errors++;
-            s_resolve(b, it, 503, kf_xasprintf("error %s", failure));
+            s_resolve(it, 503, REPLY_ERROR, 0, KF_REJ_NONE, kf_xstrdup(failure));
         }
         return;
     }
@@ -165,11 +189,11 @@ static void s_settle(broker_t *b, item_t *it, const redisReply *r, const char *f
         b->topics[it->topic].accepted++;
         s_publish(b, it, (uint64_t)v);
         if (it->kind != ITEM_FIRE)
-            s_resolve(b, it, 200, kf_xasprintf("ok %lld", v));
+            s_resolve(it, 200, REPLY_OK, (uint64_t)v, KF_REJ_NONE, NULL);
     } else {
         b->topics[it->topic].duplicates++;
         if (it->kind != ITEM_FIRE)
-            s_resolve(b, it, 200, kf_xasprintf("duplicate %lld", -v));
+            s_resolve(it, 200, REPLY_DUPLICATE, (uint64_t)-v, KF_REJ_NONE, NULL);
     }
     if (it->kind == ITEM_FIRE)
         s_item_free(it);
@@ -315,6 +339,12 @@ static void s_take(broker_t *b, item_t *it, zmq_msg_t *frames, size_t nframes)
         b->topics[it->topic].in++;
         b->topics[it->topic].bytes += zmq_msg_size(&frames[1]);
     }
+    if (it->kind != ITEM_FIRE) { /* the answer names the event, even one that is rejected */
+        char id[KF_EVENT_ID_PEEK_MAX];
+        if (kf_proto_peek_event_id(zmq_msg_data(&frames[1]), zmq_msg_size(&frames[1]), id,
+                                   sizeof(id)))
+            it->event_id = kf_xstrdup(id);
+    }
     kf_reject_t why;
     kf_env_t *env = kf_proto_decode(zmq_msg_data(&frames[1]), zmq_msg_size(&frames[1]), topic,
                                     (size_t)b->bconf->max_event_bytes, &why, err, sizeof(err));
@@ -331,7 +361,7 @@ static void s_take(broker_t *b, item_t *it, zmq_msg_t *frames, size_t nframes)
             b->topics[it->topic].out++;
         b->topics[it->topic].accepted++;
         if (it->kind != ITEM_FIRE)
-            s_resolve(b, it, 200, kf_xstrdup("ok 0"));
+            s_resolve(it, 200, REPLY_OK, 0, KF_REJ_NONE, NULL);
         else
             s_item_free(it);
         broker_flush_replies(b);

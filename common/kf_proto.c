@@ -425,3 +425,49 @@ uint64_t kf_proto_peek_seq(const void *data, size_t len)
     }
     return seq;
 }
+
+bool kf_proto_peek_event_id(const void *data, size_t len, char *out, size_t outlen)
+{
+    const uint8_t *p = data, *end = p + len, *id = NULL;
+    size_t idlen = 0;
+    while (p < end) {
+        uint64_t tag, n;
+        if (kf_varint_get(&p, end, &tag) != KF_OK)
+            break;
+        switch (tag & 7) {
+        case 0:
+            if (kf_varint_get(&p, end, &n) != KF_OK)
+                p = end + 1;
+            break;
+        case 1:
+            p = (size_t)(end - p) >= 8 ? p + 8 : end + 1;
+            break;
+        case 5:
+            p = (size_t)(end - p) >= 4 ? p + 4 : end + 1;
+            break;
+        case 2:
+            if (kf_varint_get(&p, end, &n) != KF_OK || n > (uint64_t)(end - p)) {
+                p = end + 1;
+                break;
+            }
+            if (tag >> 3 == 1) {
+                id = p;
+                idlen = (size_t)n;
+            }
+            p += n;
+            break;
+        default:
+            p = end + 1;
+        }
+        if (p > end)
+            break;
+    }
+    if (!id || idlen == 0 || idlen >= outlen || !kf_utf8_valid((const char *)id, idlen))
+        return false;
+    for (size_t i = 0; i < idlen; i++)
+        if (id[i] <= ' ' || id[i] == 0x7f)
+            return false;
+    memcpy(out, id, idlen);
+    out[idlen] = '\0';
+    return true;
+}

@@ -38,6 +38,14 @@ typedef enum {
 
 const char *kf_reject_name(kf_reject_t r);
 
+#define KF_EVENT_ID_PEEK_MAX 256 /* bytes kf_proto_peek_event_id copies at most, with the NUL */
+
+/* The event_id of an envelope that may not decode or validate (so that an answer can name
+ * the event it rejects): the last top-level field 1 read before the end or before the first
+ * bytes that are not protobuf, copied into out when it is printable UTF-8 without spaces of
+ * at most outlen - 1 bytes; false when there is none such. Reads only data[0..len). */
+bool kf_proto_peek_event_id(const void *data, size_t len, char *out, size_t outlen);
+
 /* Decodes and validates one envelope. frame_topic may be NULL (HTTP ingest).
  * Returns the envelope (free with kf_env_free) or NULL with *why and a detail in err. */
 kf_env_t *kf_proto_decode(const void *data, size_t len, const char *frame_topic, size_t max_size,

@@ -10,7 +10,8 @@ import unittest
 
 import zmq
 
-from kefu_harness import Stack, metric, order_paid_envelope, wait_for, field_bytes
+from kefu_harness import (BIN, Stack, metric, order_paid_envelope, wait_for, field_bytes,
+                          read_varint)
 
 ORDER = {
     "topic": "order.created", "event_id": "o-1001", "shop_id": "s1", "order_id": "1001",
@@ -23,6 +24,24 @@ ORDER = {
 def paid(i, shop="s1"):
     return {"topic": "order.paid", "event_id": f"p-{i}", "shop_id": shop,
             "order_id": str(i), "at": "2026-11-11T10:00:00+08:00"}
+
+
+def envelope_event_id(env):
+    """The event_id (field 1) of an envelope's bytes."""
+    i = 0
+    while i < len(env):
+        tag, i = read_varint(env, i)
+        wt = tag & 7
+        if wt == 0:
+            _, i = read_varint(env, i)
+        elif wt == 2:
+            n, i = read_varint(env, i)
+            if tag >> 3 == 1:
+                return env[i:i + n].decode()
+            i += n
+        else:
+            i += 8 if wt == 1 else 4
+    return None
 
 
 def lines(text):
@@ -166,11 +185,81 @@ class BrokerTest(unittest.TestCase):
     def test_raw_dealer_and_req_confirmed_publish(self):
         env = order_paid_envelope("raw-1", "42")
         reply = self.confirm([b"order.paid", env])
-        self.assertRegex(reply[0], r"^ok \d+$")
+        self.assertRegex(reply[0], r"^ok \d+ raw-1$")
         req = self.sock(zmq.REQ, "confirm")
         req.send_multipart([b"order.paid", order_paid_envelope("raw-2", "43")])
-        self.assertRegex(req.recv().decode(), r"^ok \d+$")
+        self.assertRegex(req.recv().decode(), r"^ok \d+ raw-2$")
         req.close()
+
+    def test_answers_name_their_event_so_a_pipelining_client_matches_them(self):
+        """DESIGN §3.1: ok / duplicate / rejected answers name their event_id, also for an
+        event that fails validation (its id read from the bytes), and "-" when none can be
+        read; pipelined requests are answered in arrival order."""
+        d = self.sock(zmq.DEALER, "confirm")
+        d.send_multipart([b"order.paid", order_paid_envelope("pipe-1", "1")])
+        d.send_multipart([b"order.paid", order_paid_envelope("pipe-2", "")])  # no order_id
+        d.send_multipart([b"order.paid", order_paid_envelope("pipe-1", "1")])
+        d.send_multipart([b"order.paid", b"\xff\xff"])
+        d.send_multipart([b"order.paid", order_paid_envelope("pipe 3", "3")])  # a space in it
+        got = [d.recv().decode() for _ in range(5)]
+        d.close()
+        seq = int(got[0].split()[1])
+        self.assertEqual(got, [f"ok {seq} pipe-1",
+                               "rejected missing_field pipe-2: missing field 'order_id'",
+                               f"duplicate {seq} pipe-1", got[3], f"ok {seq + 1} pipe 3"])
+        self.assertTrue(got[3].startswith("rejected malformed -: "), got[3])
+        code, text = self.stack.http("POST", "/v1/events/order.paid",
+                                     json.dumps({"event_id": "h-1", "shop_id": "s1"}))
+        self.assertEqual((code, json.loads(text)),
+                         (400, {"result": "rejected", "reason": "missing_field",
+                                "event_id": "h-1", "error": "missing field 'order_id'"}))
+
+    def test_kefuctl_pub_across_broker_restarts_journals_each_event_once_in_order(self):
+        """A broker SIGKILLed twice while kefuctl pub streams 20 000 events: kefuctl sends
+        the unanswered events again (same ids, in order, on a new connection), prints one ok
+        per event with its seq, and exits 0; the journal holds every event once, in input
+        order."""
+        n = 20000
+        text = "".join(json.dumps(paid(i), ensure_ascii=False) + "\n" for i in range(n))
+        inp = os.path.join(self.stack.dir, "in.ndjson")
+        with open(inp, "w") as f:
+            f.write(text)
+        with open(os.path.join(self.stack.dir, "pub.out"), "w+") as fo, \
+                open(os.path.join(self.stack.dir, "pub.err"), "w+") as fe:
+            p = subprocess.Popen([os.path.join(BIN, "kefuctl"), "-c", self.stack.conf, "pub",
+                                  "--file", inp], stdout=fo, stderr=fe)
+            for k in range(2):
+                floor = (k + 1) * n // 4
+                wait_for(lambda: self.stack.journal_seq() >= floor, timeout=30,
+                         what=f"{floor} events journaled")
+                self.stack.kill("kefu-broker", signal.SIGKILL)
+                time.sleep(0.5)
+                self.stack.start_broker()
+            p.wait(120)
+            fo.seek(0)
+            fe.seek(0)
+            out, err = fo.read(), fe.read()
+        self.assertEqual(p.returncode, 0, err[-2000:])
+        self.assertIn("lost the connection to the broker", err)
+        printed = out.splitlines()
+        self.assertEqual(len(printed), n, err[-2000:])
+        self.assertTrue(all(l.startswith("ok ") for l in printed), [l for l in printed
+                                                                       if not l.startswith("ok ")][:5])
+        seqs = [int(l.split()[1]) for l in printed]
+        self.assertEqual(seqs, list(range(1, n + 1)), "one seq per event, in input order")
+        ids = [envelope_event_id(e[2]) for e in self.stack.journal()]
+        self.assertEqual(ids, [f"p-{i}" for i in range(n)])
+
+    def test_kefuctl_pub_waits_for_a_slow_redis(self):
+        """Redis paused for 7 s (CLIENT PAUSE) while kefuctl pub publishes: with the default
+        --timeout nothing fails, every event is confirmed once."""
+        n = 3000
+        self.stack.redis().execute_command("CLIENT", "PAUSE", "7000", "WRITE")
+        t0 = time.monotonic()
+        r = self.stack.pub([paid(i) for i in range(n)])
+        self.assertGreater(time.monotonic() - t0, 6.0, "the pause held the journal")
+        self.assertEqual(r.returncode, 0, r.stdout[-2000:] + r.stderr[-2000:])
+        self.assertEqual(r.stdout.splitlines(), [f"ok {i + 1}" for i in range(n)])
 
     def test_http_ingest(self):
         body = json.dumps({k: v for k, v in ORDER.items() if k != "topic"}, ensure_ascii=False)
@@ -179,7 +268,8 @@ class BrokerTest(unittest.TestCase):
         res = json.loads(text)
         self.assertEqual(res["result"], "ok")
         code, text = self.stack.http("POST", "/v1/events/order.created", body)
-        self.assertEqual(json.loads(text), {"result": "duplicate", "seq": res["seq"]})
+        self.assertEqual(json.loads(text), {"result": "duplicate", "seq": res["seq"],
+                                            "event_id": ORDER["event_id"]})
         code, text = self.stack.http("POST", "/v1/events/order.created", '{"order_id": 5}')
         self.assertEqual(code, 400)
         self.assertEqual(json.loads(text)["reason"], "bad_json")
@@ -229,13 +319,13 @@ class BrokerTest(unittest.TestCase):
 
     def test_confirmed_rejections_name_the_reason(self):
         self.assertEqual(self.confirm([b"order.paid"])[0],
-                         "rejected frames: expected 2 frames [topic][envelope], got 1")
+                         "rejected frames -: expected 2 frames [topic][envelope], got 1")
         r = self.confirm([b"order.paid", b"\x0a\xff"])
-        self.assertTrue(r[0].startswith("rejected malformed"), r)
+        self.assertTrue(r[0].startswith("rejected malformed -: "), r)
         r = self.confirm([b"order.paid", order_paid_envelope("m-1", "")])
-        self.assertEqual(r[0], "rejected missing_field: missing field 'order_id'")
+        self.assertEqual(r[0], "rejected missing_field m-1: missing field 'order_id'")
         r = self.confirm([b"order.created", order_paid_envelope("m-2", "1")])
-        self.assertTrue(r[0].startswith("rejected topic_mismatch"), r)
+        self.assertTrue(r[0].startswith("rejected topic_mismatch m-2: "), r)
         r = self.stack.pub([{"topic": "order.created", "event_id": "neg", "shop_id": "s1",
                              "order_id": "1", "buyer": {"buyer_id": "b"}, "total_fen": -5}])
         self.assertEqual(r.returncode, 1)
@@ -264,10 +354,10 @@ class BrokerTest(unittest.TestCase):
         self.assertEqual(self.stack.pub([paid(1)]).returncode, 0)
         self.stack.stop_redis()
         wait_for(lambda: self.stack.healthz() == 503, what="broker to see redis down")
-        r = self.stack.pub([paid(2)], "--timeout", "3")
+        r = self.stack.pub([paid(2)], "--timeout", "3")  # sent again until the timeout
         self.assertNotEqual(r.returncode, 0)
-        self.assertIn("error", r.stdout)
-        self.assertNotIn("ok", r.stdout)
+        self.assertRegex(r.stdout, r"^error not confirmed: no answer from the broker .* for 3\.0 s "
+                                   r"\(last answer: redis unavailable: event not journaled\)\n$")
         pub = self.sock(zmq.PUB, "pub")
         time.sleep(0.5)
         pub.send_multipart([b"order.paid", order_paid_envelope("ff-1", "1")])

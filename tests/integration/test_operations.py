@@ -142,7 +142,7 @@ class FleetTest(unittest.TestCase):
         d.setsockopt(zmq.RCVTIMEO, 5000)
         d.connect(self.stack.endpoint("confirm"))
         d.send_multipart([b"sys.heartbeat", heartbeat_envelope("kefu-test", "3", "hb-1")])
-        self.assertEqual(d.recv(), b"ok 0")
+        self.assertEqual(d.recv(), b"ok 0 hb-1")
         d.close()
 
         def entry():

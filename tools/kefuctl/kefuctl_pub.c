@@ -1,11 +1,24 @@
 /* kefuctl pub: confirmed publish (DESIGN §3.1) of one event or an NDJSON stream.
  *
  * Requests go out on a DEALER socket to [bus] confirm as [topic][Envelope]; the broker
- * answers each with one frame, in order: "ok <seq>", "duplicate <seq>",
- * "rejected <reason>: <detail>" or "error <detail>". Up to S_WINDOW requests are in
- * flight; results are printed in input order (a line that is not valid JSON takes its
- * place in the queue with its bad_json answer). --fire publishes on a PUB socket to
- * [bus] publish instead, without confirmation. */
+ * answers each with one frame that names the event: "ok <seq> <event_id>", "duplicate <seq>
+ * <event_id>", "rejected <reason> <event_id>: <detail>" or "error <event_id>: <detail>".
+ * Answers are matched to requests by event_id (an answer without one, from an older broker,
+ * goes to the oldest request waiting). Up to S_WINDOW requests are in flight; results are
+ * printed in input order (a line that is not valid JSON takes its place in the queue with
+ * its bad_json answer), as "ok <seq>", "duplicate <seq>", "rejected <reason>: <detail>".
+ *
+ * Nothing is given up while the broker makes progress:
+ *   - "error" (the broker could not journal the event: Redis unavailable) is not final: the
+ *     event is sent again, under the same event_id, after a backoff (S_RETRY_MS, doubling);
+ *   - when the connection to the broker is lost (a restart, or its heartbeats unanswered for
+ *     S_HB_TIMEOUT_MS), the socket is replaced by a new one, with nothing queued in it, and
+ *     every event still waiting is sent again, in input order, before any new one: the
+ *     events are journaled in input order, once each (the door answers "duplicate" for
+ *     those the first send journaled; such an answer to an event sent again is printed ok);
+ *   - only when no event has been answered for --timeout are the waiting ones failed,
+ *     "error not confirmed: ...".
+ * --fire publishes on a PUB socket to [bus] publish instead, without confirmation. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -20,17 +33,32 @@
 #include "kf_util.h"
 
 #define S_WINDOW 1000          /* requests in flight */
+#define S_BUCKETS 2048         /* the waiting requests' index by event_id */
 #define S_HWM (S_WINDOW * 4)   /* socket high-water marks: never the limit */
 #define S_READ_CHUNK 65536
 #define S_MAX_LINE (16u << 20) /* a longer NDJSON line is an input error */
 #define S_SLOW_JOINER_MS 200   /* --fire: let the connection come up before sending */
 #define S_FIRE_LINGER_MS 2000  /* --fire: time to flush at exit (at least) */
+#define S_RETRY_MS 200         /* the first re-send after an "error" answer */
+#define S_RETRY_MAX_MS 3000
+#define S_HB_IVL_MS 1000       /* ZMTP heartbeats: a broker that does not answer them for */
+#define S_HB_TIMEOUT_MS 4000   /* this long is taken as gone (the connection is replaced) */
+#define S_DEFAULT_TIMEOUT_MS 30000
 
 typedef enum { S_PENDING, S_OK, S_DUP, S_REJ, S_ERR } s_status_t;
 
 typedef struct {
     s_status_t status;
-    char *text; /* the line to print once known (NULL: nothing to print) */
+    char *text;          /* the line to print once known (NULL: nothing to print) */
+    /* S_PENDING: the request, to send again */
+    char *event_id, *topic;
+    uint8_t *msg;
+    size_t msglen;
+    int sends;           /* times sent */
+    int64_t retry_at;    /* > 0: to be sent again then (it was answered "error") */
+    int64_t retry_ms;
+    char *last_error;    /* the last "error" answer's detail */
+    int hnext;           /* the next slot of its index bucket, -1 at the end */
 } s_slot_t;
 
 /* NDJSON input read in chunks, so that the socket can be served while input is slow. */
@@ -48,12 +76,15 @@ typedef struct {
     int64_t timeout_ms;
     bool quiet, fire, backfill;
     const char *endpoint;
-    void *zctx, *sock;
+    void *zctx, *sock, *mon;         /* mon: the socket's monitor (confirmed publish) */
+    unsigned nsock;                  /* sockets opened: their monitors' names */
+    bool connected, was_connected;
     s_slot_t ring[S_WINDOW];         /* in input order: head is the oldest */
+    int bucket[S_BUCKETS];           /* event_id -> the first waiting slot, -1: none */
     size_t head, count, inflight;
-    int64_t wait_since;              /* last reply, or when the window stopped being empty */
+    int64_t progress_at;             /* the last answer, or when the window stopped being empty */
     bool stopped;                    /* timed out or interrupted: send nothing more */
-    unsigned long n, ok, dup, rej, err;
+    unsigned long n, ok, dup, rej, err, resent;
 } s_pub_t;
 
 /* ------------------------------------------------------------------ results, in order */
@@ -88,68 +119,248 @@ static void s_flush(s_pub_t *p)
         fflush(stdout);
 }
 
-/* Queues a result (S_PENDING: waiting for the broker, text NULL). */
+/* ------------------------------------------------------------------ waiting requests by id */
+
+static size_t s_bucket_of(const char *id, size_t len)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (uint8_t)id[i]) * 16777619u;
+    return h % S_BUCKETS;
+}
+
+static void s_index_add(s_pub_t *p, size_t i)
+{
+    s_slot_t *s = &p->ring[i];
+    int *b = &p->bucket[s_bucket_of(s->event_id, strlen(s->event_id))];
+    s->hnext = *b;
+    *b = (int)i;
+}
+
+static void s_index_del(s_pub_t *p, size_t i)
+{
+    s_slot_t *s = &p->ring[i];
+    int *link = &p->bucket[s_bucket_of(s->event_id, strlen(s->event_id))];
+    while (*link >= 0 && *link != (int)i)
+        link = &p->ring[*link].hnext;
+    if (*link == (int)i)
+        *link = s->hnext;
+    s->hnext = -1;
+}
+
+/* The oldest waiting slot for event_id id[0..len), or -1; len 0: the oldest waiting one. */
+static int s_find(const s_pub_t *p, const char *id, size_t len)
+{
+    if (len == 0) {
+        for (size_t k = 0; k < p->count; k++) {
+            size_t i = (p->head + k) % S_WINDOW;
+            if (p->ring[i].status == S_PENDING)
+                return (int)i;
+        }
+        return -1;
+    }
+    int best = -1;
+    size_t best_age = S_WINDOW;
+    for (int i = p->bucket[s_bucket_of(id, len)]; i >= 0; i = p->ring[i].hnext) {
+        const s_slot_t *s = &p->ring[i];
+        if (strlen(s->event_id) != len || memcmp(s->event_id, id, len) != 0)
+            continue;
+        size_t age = ((size_t)i + S_WINDOW - p->head) % S_WINDOW;
+        if (age < best_age)
+            best = i, best_age = age;
+    }
+    return best;
+}
+
+static void s_slot_release(s_slot_t *s)
+{
+    free(s->event_id);
+    free(s->topic);
+    free(s->msg);
+    free(s->last_error);
+    s->event_id = s->topic = s->last_error = NULL;
+    s->msg = NULL;
+}
+
+/* Queues a result (S_PENDING: waiting for the broker; the slot's request is given). */
 static void s_push(s_pub_t *p, s_status_t st, char *text)
 {
     s_slot_t *s = &p->ring[(p->head + p->count) % S_WINDOW];
     s->status = st;
     s->text = text;
     p->count++;
-    if (st == S_PENDING) {
-        if (p->inflight++ == 0)
-            p->wait_since = kf_mono_ms();
-    } else {
+    if (st != S_PENDING)
         s_count(p, st);
-    }
     s_flush(p);
 }
 
-/* Answers the oldest pending request. */
-static void s_answer(s_pub_t *p, s_status_t st, char *text)
+/* The final answer of waiting slot i. */
+static void s_settle(s_pub_t *p, size_t i, s_status_t st, char *text)
 {
-    for (size_t i = 0; i < p->count; i++) {
-        s_slot_t *s = &p->ring[(p->head + i) % S_WINDOW];
-        if (s->status == S_PENDING) {
-            s->status = st;
-            s->text = text;
-            p->inflight--;
-            s_count(p, st);
-            s_flush(p);
-            return;
-        }
-    }
-    fprintf(stderr, "kefuctl: unexpected reply from the broker: %s\n", text);
-    free(text);
+    s_slot_t *s = &p->ring[i];
+    s_index_del(p, i);
+    s_slot_release(s);
+    s->status = st;
+    s->text = text;
+    p->inflight--;
+    p->progress_at = kf_mono_ms();
+    s_count(p, st);
+    s_flush(p);
 }
 
 /* Every request still waiting gets "error not confirmed: <why>"; nothing more is sent. */
 static void s_fail_pending(s_pub_t *p, const char *why)
 {
-    while (p->inflight > 0)
-        s_answer(p, S_ERR, kf_xasprintf("error not confirmed: %s", why));
+    int i;
+    while ((i = s_find(p, NULL, 0)) >= 0) {
+        s_slot_t *s = &p->ring[i];
+        char *text = s->last_error ? kf_xasprintf("error not confirmed: %s (last answer: %s)", why,
+                                                  s->last_error)
+                                   : kf_xasprintf("error not confirmed: %s", why);
+        s_settle(p, (size_t)i, S_ERR, text);
+    }
     p->stopped = true;
 }
 
 /* ------------------------------------------------------------------ the broker */
 
-static bool s_word(const char *text, const char *word)
+/* Sends slot s's request; KF_ERR with errno. */
+static int s_send_slot(s_pub_t *p, s_slot_t *s)
+{
+    if (zmq_send(p->sock, s->topic, strlen(s->topic), ZMQ_SNDMORE) < 0 ||
+        zmq_send(p->sock, s->msg, s->msglen, 0) < 0)
+        return KF_ERR;
+    s->sends++;
+    s->retry_at = 0;
+    return KF_OK;
+}
+
+/* Sends every waiting request again, in input order (a new connection). */
+static void s_resend_all(s_pub_t *p)
+{
+    for (size_t k = 0; k < p->count && !p->stopped; k++) {
+        s_slot_t *s = &p->ring[(p->head + k) % S_WINDOW];
+        if (s->status != S_PENDING)
+            continue;
+        if (s_send_slot(p, s) != KF_OK) {
+            char why[300];
+            snprintf(why, sizeof(why), "cannot send to %s: %s", p->endpoint, zmq_strerror(errno));
+            s_fail_pending(p, why);
+            return;
+        }
+        p->resent++;
+    }
+}
+
+/* Sends again the requests answered "error" whose backoff is over; returns the earliest
+ * backoff still running (0: none). */
+static int64_t s_retry_due(s_pub_t *p)
+{
+    int64_t now = kf_mono_ms(), next = 0;
+    for (size_t k = 0; k < p->count && !p->stopped; k++) {
+        s_slot_t *s = &p->ring[(p->head + k) % S_WINDOW];
+        if (s->status != S_PENDING || s->retry_at == 0)
+            continue;
+        if (s->retry_at > now || !p->connected) {
+            if (next == 0 || s->retry_at < next)
+                next = s->retry_at;
+            continue;
+        }
+        if (s_send_slot(p, s) == KF_OK)
+            p->resent++;
+        else
+            s->retry_at = now + s->retry_ms;
+    }
+    return next;
+}
+
+static bool s_word(const char *text, const char *word, const char **rest)
 {
     size_t n = strlen(word);
-    return strncmp(text, word, n) == 0 && (text[n] == ' ' || text[n] == '\0');
+    if (strncmp(text, word, n) != 0 || (text[n] != ' ' && text[n] != '\0'))
+        return false;
+    *rest = text[n] ? text + n + 1 : text + n;
+    return true;
 }
 
-static s_status_t s_classify(const char *text)
+/* "rejected <reason> <event_id>: <detail>": the waiting slot it names (the event_id may hold
+ * ": " itself: each split is tried), *detail after it; an older broker's "rejected
+ * <reason>: <detail>" goes to the oldest waiting slot. */
+static int s_find_rejected(const s_pub_t *p, const char *rest, const char **reason_end,
+                           const char **detail)
 {
-    if (s_word(text, "ok"))
-        return S_OK;
-    if (s_word(text, "duplicate"))
-        return S_DUP;
-    if (s_word(text, "rejected"))
-        return S_REJ;
-    return S_ERR; /* "error ..." and anything this version does not know */
+    const char *sp = strchr(rest, ' ');
+    const char *colon = strstr(rest, ": ");
+    if (!sp || (colon && colon < sp)) { /* no event_id */
+        *reason_end = colon ? colon : rest + strlen(rest);
+        *detail = colon ? colon + 2 : "";
+        return s_find(p, NULL, 0);
+    }
+    *reason_end = sp;
+    const char *id = sp + 1;
+    for (const char *c = strstr(id, ": "); c; c = strstr(c + 1, ": ")) {
+        int i = s_find(p, id, (size_t)(c - id));
+        if (i >= 0) {
+            *detail = c + 2;
+            return i;
+        }
+    }
+    *detail = strstr(id, ": ") ? strstr(id, ": ") + 2 : "";
+    return s_find(p, NULL, 0); /* "-": an event the broker could not read */
 }
 
-/* Reads one reply: its first non-empty frame (the broker sends exactly one frame; an
+/* One answer from the broker. */
+static void s_on_answer(s_pub_t *p, const char *text)
+{
+    const char *rest;
+    s_status_t st;
+    if (s_word(text, "ok", &rest))
+        st = S_OK;
+    else if (s_word(text, "duplicate", &rest))
+        st = S_DUP;
+    else if (s_word(text, "rejected", &rest))
+        st = S_REJ;
+    else if (s_word(text, "error", &rest))
+        st = S_ERR;
+    else {
+        fprintf(stderr, "kefuctl: unexpected answer from the broker: %s\n", text);
+        return;
+    }
+    int i;
+    if (st == S_OK || st == S_DUP) {
+        const char *sp = strchr(rest, ' ');
+        unsigned long long seq = strtoull(rest, NULL, 10);
+        i = sp ? s_find(p, sp + 1, strlen(sp + 1)) : s_find(p, NULL, 0);
+        if (i < 0)
+            return; /* an answer to an event sent twice, or already failed */
+        /* an event sent again and answered duplicate was journaled by an earlier send */
+        if (st == S_DUP && p->ring[i].sends > 1)
+            st = S_OK;
+        s_settle(p, (size_t)i, st, kf_xasprintf("%s %llu", st == S_OK ? "ok" : "duplicate", seq));
+    } else if (st == S_REJ) {
+        const char *reason_end, *detail;
+        i = s_find_rejected(p, rest, &reason_end, &detail);
+        if (i >= 0)
+            s_settle(p, (size_t)i, S_REJ, kf_xasprintf("rejected %.*s: %s",
+                                                       (int)(reason_end - rest), rest, detail));
+    } else { /* not journaled: sent again after a backoff */
+        const char *colon = strstr(rest, ": ");
+        i = colon ? s_find(p, rest, (size_t)(colon - rest)) : -1;
+        if (i < 0)
+            i = s_find(p, NULL, 0);
+        if (i < 0)
+            return;
+        s_slot_t *s = &p->ring[i];
+        free(s->last_error);
+        s->last_error = kf_xstrdup(colon ? colon + 2 : rest);
+        s->retry_ms = s->retry_ms ? (s->retry_ms * 2 > S_RETRY_MAX_MS ? S_RETRY_MAX_MS
+                                                                       : s->retry_ms * 2)
+                                  : S_RETRY_MS;
+        s->retry_at = kf_mono_ms() + s->retry_ms;
+    }
+}
+
+/* Reads one answer: its first non-empty frame (the broker sends exactly one frame; an
  * empty REQ-style delimiter in front of it is tolerated). */
 static int s_recv_reply(s_pub_t *p, int flags)
 {
@@ -168,11 +379,12 @@ static int s_recv_reply(s_pub_t *p, int flags)
     }
     zmq_msg_close(&msg);
     if (!text)
-        text = kf_xstrdup("error empty reply from the broker");
+        return KF_OK;
     size_t n = strlen(text);
     while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r'))
         text[--n] = '\0';
-    s_answer(p, s_classify(text), text);
+    s_on_answer(p, text);
+    free(text);
     return KF_OK;
 }
 
@@ -182,38 +394,131 @@ static void s_drain(s_pub_t *p)
         ;
 }
 
-/* Waits for replies (and for input on fd when fd >= 0). Returns 1 when fd is readable,
- * 0 otherwise, -1 when the wait failed (timeout, signal): pending requests are failed. */
+static int s_sockopt(void *sock, int opt, int value)
+{
+    return zmq_setsockopt(sock, opt, &value, sizeof(value));
+}
+
+/* The confirm socket and its monitor (connected, disconnected). */
+static int s_open_confirm(s_pub_t *p)
+{
+    char mon[64];
+    snprintf(mon, sizeof(mon), "inproc://kefuctl-pub-mon-%u", p->nsock++);
+    p->sock = zmq_socket(p->zctx, ZMQ_DEALER);
+    if (!p->sock || s_sockopt(p->sock, ZMQ_LINGER, 0) < 0 ||
+        s_sockopt(p->sock, ZMQ_SNDHWM, S_HWM) < 0 || s_sockopt(p->sock, ZMQ_RCVHWM, S_HWM) < 0 ||
+        s_sockopt(p->sock, ZMQ_SNDTIMEO, (int)p->timeout_ms) < 0 ||
+        s_sockopt(p->sock, ZMQ_HEARTBEAT_IVL, S_HB_IVL_MS) < 0 ||
+        s_sockopt(p->sock, ZMQ_HEARTBEAT_TIMEOUT, S_HB_TIMEOUT_MS) < 0 ||
+        zmq_socket_monitor(p->sock, mon, ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) <
+            0)
+        return KF_ERR;
+    p->mon = zmq_socket(p->zctx, ZMQ_PAIR);
+    if (!p->mon || s_sockopt(p->mon, ZMQ_LINGER, 0) < 0 || zmq_connect(p->mon, mon) < 0)
+        return KF_ERR;
+    p->connected = false;
+    return zmq_connect(p->sock, p->endpoint) < 0 ? KF_ERR : KF_OK;
+}
+
+static void s_close_confirm(s_pub_t *p)
+{
+    if (p->sock) {
+        zmq_socket_monitor(p->sock, NULL, 0);
+        zmq_close(p->sock);
+    }
+    if (p->mon)
+        zmq_close(p->mon);
+    p->sock = p->mon = NULL;
+}
+
+/* The monitor's events: a lost connection replaces the socket (libzmq would deliver what it
+ * still queues after what the broker lost) and sends every waiting event again. */
+static void s_on_monitor(s_pub_t *p)
+{
+    bool lost = false;
+    for (;;) {
+        zmq_msg_t ev;
+        zmq_msg_init(&ev);
+        if (zmq_msg_recv(&ev, p->mon, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&ev);
+            break;
+        }
+        uint16_t event = 0;
+        if (zmq_msg_size(&ev) >= 2)
+            memcpy(&event, zmq_msg_data(&ev), 2);
+        bool more = zmq_msg_more(&ev);
+        zmq_msg_close(&ev);
+        while (more) { /* the endpoint frame */
+            zmq_msg_init(&ev);
+            if (zmq_msg_recv(&ev, p->mon, 0) < 0)
+                more = false;
+            else
+                more = zmq_msg_more(&ev);
+            zmq_msg_close(&ev);
+        }
+        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+            p->connected = p->was_connected = true;
+        else if (event == ZMQ_EVENT_DISCONNECTED && p->connected)
+            lost = true;
+    }
+    if (!lost || p->stopped)
+        return;
+    fprintf(stderr, "kefuctl: lost the connection to the broker at %s: sending the %zu "
+                    "unanswered event%s again\n", p->endpoint, p->inflight,
+            p->inflight == 1 ? "" : "s");
+    s_close_confirm(p);
+    if (s_open_confirm(p) != KF_OK) {
+        char why[300];
+        snprintf(why, sizeof(why), "cannot reconnect to %s: %s", p->endpoint, zmq_strerror(errno));
+        s_fail_pending(p, why);
+        return;
+    }
+    s_resend_all(p);
+}
+
+/* Waits for answers (and for input on fd when fd >= 0). Returns 1 when fd is readable,
+ * 0 otherwise, -1 when the wait failed (no progress for --timeout, a signal): the waiting
+ * requests are failed. */
 static int s_wait(s_pub_t *p, int fd)
 {
-    zmq_pollitem_t items[2] = {{p->sock, 0, ZMQ_POLLIN, 0}, {NULL, fd, ZMQ_POLLIN, 0}};
+    zmq_pollitem_t items[3] = {{p->sock, 0, ZMQ_POLLIN, 0}, {p->mon, 0, ZMQ_POLLIN, 0},
+                               {NULL, fd, ZMQ_POLLIN, 0}};
     long timeout = -1;
     if (p->inflight > 0) {
-        int64_t left = p->wait_since + p->timeout_ms - kf_mono_ms();
+        int64_t now = kf_mono_ms();
+        int64_t left = p->progress_at + p->timeout_ms - now;
         if (left <= 0) {
             char why[300];
-            snprintf(why, sizeof(why), "no reply from broker at %s", p->endpoint);
+            snprintf(why, sizeof(why), "no answer from the broker at %s for %.1f s%s",
+                     p->endpoint, (double)p->timeout_ms / 1000.0,
+                     p->connected ? "" : p->was_connected ? " (connection lost)"
+                                                          : " (never connected)");
             s_fail_pending(p, why);
             return -1;
         }
+        int64_t retry = s_retry_due(p);
+        if (retry > 0 && retry - now < left)
+            left = retry - now > 0 ? retry - now : 1;
         timeout = (long)left;
     } else if (fd < 0) {
         return 0;
     }
-    int rc = zmq_poll(items, fd >= 0 ? 2 : 1, timeout);
+    int rc = zmq_poll(items, fd >= 0 ? 3 : 2, timeout);
     if (rc < 0 && (errno != EINTR || kefuctl_interrupted())) {
         s_fail_pending(p, errno == EINTR ? "interrupted" : zmq_strerror(errno));
         return -1;
     }
+    if (rc > 0 && (items[1].revents & ZMQ_POLLIN))
+        s_on_monitor(p);
     if (rc > 0 && (items[0].revents & ZMQ_POLLIN))
         s_drain(p);
-    return fd >= 0 && items[1].revents ? 1 : 0;
+    return fd >= 0 && items[2].revents ? 1 : 0;
 }
 
 /* ------------------------------------------------------------------ one event */
 
-/* Sends [topic][envelope]; KF_ERR with errno. */
-static int s_send(s_pub_t *p, kf_env_t *env)
+/* The request of env into slot s ([topic][envelope]). */
+static void s_pack(s_pub_t *p, kf_env_t *env, s_slot_t *s)
 {
     /* the publisher's part of the envelope, when the JSON left it out */
     char *source = env->source;
@@ -227,15 +532,14 @@ static int s_send(s_pub_t *p, kf_env_t *env)
         env->has_backfill = 1;
         env->backfill = 1;
     }
-    size_t len = 0;
-    uint8_t *buf = kf_env_pack(env, &len);
+    s->msg = kf_env_pack(env, &s->msglen);
     env->source = source; /* the envelope owns only its own strings */
-    int rc = KF_ERR;
-    if (zmq_send(p->sock, env->topic, strlen(env->topic), ZMQ_SNDMORE) >= 0 &&
-        zmq_send(p->sock, buf, len, 0) >= 0)
-        rc = KF_OK;
-    free(buf);
-    return rc;
+    s->topic = kf_xstrdup(env->topic);
+    s->event_id = kf_xstrdup(env->event_id ? env->event_id : "");
+    s->sends = 0;
+    s->retry_at = s->retry_ms = 0;
+    s->last_error = NULL;
+    s->hnext = -1;
 }
 
 /* --fire has no broker answer: check the event here, so that a bad one is not silent. */
@@ -267,13 +571,26 @@ static void s_submit(s_pub_t *p, const char *text, size_t len, unsigned lineno)
     if (bad) {
         s_push(p, S_REJ, kf_xasprintf("%s%s", where, bad));
         free(bad);
-    } else if (s_send(p, env) != KF_OK) {
+        kf_env_free(env);
+        return;
+    }
+    size_t i = (p->head + p->count) % S_WINDOW;
+    s_slot_t *s = &p->ring[i];
+    s_pack(p, env, s);
+    kf_env_free(env);
+    if (s_send_slot(p, s) != KF_OK) {
+        s_slot_release(s);
         s_push(p, S_ERR, kf_xasprintf("%serror not confirmed: cannot send to %s: %s", where,
                                       p->endpoint, zmq_strerror(errno)));
+    } else if (p->fire) {
+        s_slot_release(s);
+        s_push(p, S_OK, NULL); /* nothing to print */
     } else {
-        s_push(p, p->fire ? S_OK : S_PENDING, NULL); /* --fire: nothing to print */
+        s_index_add(p, i);
+        if (p->inflight++ == 0)
+            p->progress_at = kf_mono_ms();
+        s_push(p, S_PENDING, NULL);
     }
-    kf_env_free(env);
 }
 
 /* ------------------------------------------------------------------ NDJSON input */
@@ -411,28 +728,27 @@ static int s_run_single(s_pub_t *p)
     return KF_OK;
 }
 
-static int s_sockopt(void *sock, int opt, int value)
-{
-    return zmq_setsockopt(sock, opt, &value, sizeof(value));
-}
-
 static int s_open(s_pub_t *p, const kf_conf_t *conf)
 {
     p->endpoint = p->fire ? conf->bus_publish : conf->bus_confirm;
+    for (size_t i = 0; i < S_BUCKETS; i++)
+        p->bucket[i] = -1;
     p->zctx = zmq_ctx_new();
-    p->sock = p->zctx ? zmq_socket(p->zctx, p->fire ? ZMQ_PUB : ZMQ_DEALER) : NULL;
-    if (!p->sock)
+    if (!p->zctx)
         goto fail;
-    int linger = p->fire ? (int)(p->timeout_ms > S_FIRE_LINGER_MS ? p->timeout_ms
-                                                                  : S_FIRE_LINGER_MS) : 0;
-    if (s_sockopt(p->sock, ZMQ_LINGER, linger) < 0 ||
-        s_sockopt(p->sock, ZMQ_SNDHWM, p->fire ? 0 : S_HWM) < 0 || /* PUB: never drop */
-        s_sockopt(p->sock, ZMQ_RCVHWM, S_HWM) < 0 ||
+    if (!p->fire) {
+        if (s_open_confirm(p) != KF_OK)
+            goto fail;
+        return KF_OK;
+    }
+    p->sock = zmq_socket(p->zctx, ZMQ_PUB);
+    int linger = (int)(p->timeout_ms > S_FIRE_LINGER_MS ? p->timeout_ms : S_FIRE_LINGER_MS);
+    if (!p->sock || s_sockopt(p->sock, ZMQ_LINGER, linger) < 0 ||
+        s_sockopt(p->sock, ZMQ_SNDHWM, 0) < 0 || /* PUB: never drop */
         s_sockopt(p->sock, ZMQ_SNDTIMEO, (int)p->timeout_ms) < 0 ||
         zmq_connect(p->sock, p->endpoint) < 0)
         goto fail;
-    if (p->fire)
-        kefuctl_sleep_ms(S_SLOW_JOINER_MS);
+    kefuctl_sleep_ms(S_SLOW_JOINER_MS);
     return KF_OK;
 fail:
     fprintf(stderr, "kefuctl: cannot connect to %s: %s\n", p->endpoint, zmq_strerror(errno));
@@ -441,12 +757,20 @@ fail:
 
 static void s_close(s_pub_t *p)
 {
-    if (p->sock)
-        zmq_close(p->sock);
+    if (p->fire) {
+        if (p->sock)
+            zmq_close(p->sock);
+        p->sock = NULL;
+    } else {
+        s_close_confirm(p);
+    }
     if (p->zctx)
         zmq_ctx_term(p->zctx);
-    for (size_t i = 0; i < p->count; i++)
-        free(p->ring[(p->head + i) % S_WINDOW].text);
+    for (size_t i = 0; i < p->count; i++) {
+        s_slot_t *s = &p->ring[(p->head + i) % S_WINDOW];
+        free(s->text);
+        s_slot_release(s);
+    }
 }
 
 /* ------------------------------------------------------------------ the verb */
@@ -507,7 +831,7 @@ static int s_pub(kefuctl_t *ctl, int argc, char **argv)
 {
     s_pub_t *p = kf_xcalloc(1, sizeof(*p));
     s_reader_t r = {.fd = -1};
-    p->timeout_ms = 5000;
+    p->timeout_ms = S_DEFAULT_TIMEOUT_MS;
     int rc = s_parse_args(p, argc, argv);
     if (rc >= 0)
         goto done;
@@ -544,10 +868,14 @@ const kefuctl_verb_t kefuctl_verb_pub = {
                 "pub [--timeout S] [--quiet] [--fire] [--backfill] --file F",
     .help = "    Confirmed publish: prints the broker's answer per event, in input order:\n"
             "    'ok SEQ', 'duplicate SEQ', 'rejected REASON: DETAIL' or 'error DETAIL'.\n"
+            "    Answers are matched by event_id. An event the broker could not journal yet\n"
+            "    (Redis unavailable) is sent again after a backoff, and after a lost connection\n"
+            "    (a broker restart) every unanswered event is sent again, in order, under the\n"
+            "    same event_id: an event sent again and answered duplicate is printed ok.\n"
             "    JSON is one flat event object, '@FILE' or '-' (stdin); its \"topic\" may be\n"
             "    left out (TOPIC is used). --file F (F may be '-') reads NDJSON: one event per\n"
             "    line, each with its \"topic\"; blank lines are skipped.\n"
-            "    --timeout S  give up when the broker has not answered for S seconds (default 5)\n"
+            "    --timeout S  give up when no event has been answered for S seconds (default 30)\n"
             "    --quiet      print only failures, then a summary line on stderr\n"
             "    --fire       fire-and-forget on [bus] publish: nothing is confirmed\n"
             "    --backfill   history being imported: the events build the workers' state and\n"
