@@ -1,7 +1,9 @@
 /* libFuzzer target: untrusted bus frames -> kf_proto_decode -> kf_json_dump_event.
  * Input layout: [n = length of the topic frame][n bytes of topic][the Envelope bytes];
  * n = 0 stands for no topic frame (HTTP ingest). An accepted envelope must print as valid
- * JSON, and kf_proto_peek_seq (what workers read live frames with) must agree with it. */
+ * JSON, and kf_proto_peek_seq (what workers read live frames with) must agree with it; what
+ * kf_proto_peek_event_id reads (the broker's answers name rejected events by it) is printable
+ * UTF-8 without spaces and, for an envelope that decodes, its event_id. */
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -29,6 +31,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     kf_reject_t why = KF_REJ_NONE;
     char err[256];
     uint64_t peeked = kf_proto_peek_seq(data + 1 + n, size - 1 - n);
+    char id[KF_EVENT_ID_PEEK_MAX];
+    bool has_id = kf_proto_peek_event_id(data + 1 + n, size - 1 - n, id, sizeof(id));
+    if (has_id) {
+        s_check(kf_utf8_valid(id, strlen(id)) && strlen(id) > 0);
+        for (const char *c = id; *c; c++)
+            s_check((unsigned char)*c > ' ' && *c != 0x7f);
+    }
     kf_env_t *env = kf_proto_decode(data + 1 + n, size - 1 - n, n ? topic : NULL, 65536, &why,
                                     err, sizeof(err));
     if (!env) {
@@ -36,6 +45,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     s_check(peeked == env->seq);
+    if (has_id)
+        s_check(env->event_id && strcmp(env->event_id, id) == 0);
     char *text = kf_json_dump_event(env);
     s_check(kf_utf8_valid(text, strlen(text)));
     json_t *j = json_loads(text, 0, NULL);
