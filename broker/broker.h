@@ -109,6 +109,7 @@ typedef struct broker_s {
     topic_stats_t topics[BROKER_NTOPICS];
     uint64_t rejects[KF_REJ__COUNT];
     uint64_t in_total, dropped, confirmed_errors;
+    uint64_t shedding; /* fire-and-forget events dropped since the PUB door began shedding */
     int64_t subscribers, publishers, subscriptions;
     int64_t journal_seq, journal_len;
     int64_t started_mono;

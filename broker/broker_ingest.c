@@ -155,17 +155,28 @@ static void s_publish(broker_t *b, item_t *it, uint64_t seq)
         b->topics[it->topic].out++;
 }
 
+/* Back-pressure. The confirm door (ROUTER, and HTTP) stops being read at max_inflight: its
+ * clients wait for an answer and re-send. The PUB door cannot push back without its publishers'
+ * sockets dropping what they cannot queue, uncounted, so it keeps being read and sheds what the
+ * broker cannot journal now (s_on_xsub), counted as dropped. */
 static void s_update_flow(broker_t *b)
 {
     size_t cap = (size_t)b->bconf->max_inflight;
     bool want_pause = b->stopping || b->inflight >= cap || b->npending >= cap;
     if (want_pause != b->paused) {
         b->paused = want_pause;
-        kf_bus_pause(b->xsub, want_pause);
         kf_bus_pause(b->router, want_pause);
-        if (!b->stopping)
-            kf_log_notice("%s reading: %zu events in flight", want_pause ? "pausing" : "resuming",
-                          b->inflight);
+        if (b->stopping)
+            kf_bus_pause(b->xsub, true);
+        else
+            kf_log_notice("%s the confirm door: %zu events in flight",
+                          want_pause ? "pausing" : "resuming", b->inflight);
+    }
+    if (b->shedding && b->inflight < cap) {
+        kf_log_warn("PUB door: dropped %llu fire-and-forget events ([broker] max_inflight = %d "
+                    "were in flight); taking them again", (unsigned long long)b->shedding,
+                    (int)b->bconf->max_inflight);
+        b->shedding = 0;
     }
     if (b->stopping && b->inflight == 0 && b->nbatch == 0 && TAILQ_EMPTY(&b->pending))
         kf_daemon_exit(b->daemon, 0);
@@ -373,7 +384,19 @@ static void s_take(broker_t *b, item_t *it, zmq_msg_t *frames, size_t nframes)
 
 static void s_on_xsub(kf_bus_t *bus, zmq_msg_t *parts, size_t n, size_t total, void *arg)
 {
-    s_take(arg, broker_item_new(ITEM_FIRE), parts, total == n ? n : total);
+    broker_t *b = arg;
+    char topic[72];
+    if (b->inflight + b->nbatch >= (size_t)b->bconf->max_inflight && /* see s_update_flow */
+        !(n >= 1 && s_topic_frame(&parts[0], topic, sizeof(topic)) &&
+          kf_proto_topic_is_out(topic))) { /* what is not journaled needs no Redis */
+        b->in_total++;
+        b->dropped++;
+        if (b->shedding++ == 0)
+            kf_log_warn("PUB door: %zu events in flight ([broker] max_inflight): dropping "
+                        "fire-and-forget events until Redis catches up", b->inflight + b->nbatch);
+        return;
+    }
+    s_take(b, broker_item_new(ITEM_FIRE), parts, total == n ? n : total);
 }
 
 static void s_on_router(kf_bus_t *bus, zmq_msg_t *parts, size_t n, size_t total, void *arg)

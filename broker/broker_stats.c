@@ -236,7 +236,7 @@ char *broker_stats_prometheus(broker_t *b)
     s_one(&t, "kefu_broker_received_total", "counter", "messages received on any door",
           (double)b->in_total);
     s_one(&t, "kefu_broker_dropped_total", "counter",
-          "fire-and-forget events dropped because Redis was unavailable", (double)b->dropped);
+          "fire-and-forget events dropped: Redis unavailable, or max_inflight events in flight", (double)b->dropped);
     s_one(&t, "kefu_broker_confirm_errors_total", "counter",
           "confirmed publishes answered with an error", (double)b->confirmed_errors);
     s_one(&t, "kefu_broker_journal_seq", "gauge", "last sequence number assigned",

@@ -261,6 +261,35 @@ class BrokerTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stdout[-2000:] + r.stderr[-2000:])
         self.assertEqual(r.stdout.splitlines(), [f"ok {i + 1}" for i in range(n)])
 
+    def test_the_pub_door_counts_what_a_slow_redis_makes_it_drop(self):
+        """Redis paused while 60 000 events come in fire-and-forget (the publisher queues without
+        limit, so nothing is lost on its side): every event is either journaled or counted as
+        dropped, in stats, metrics and kefuctl stat; the broker logs the shedding in two lines and
+        confirmed publishing works again once Redis answers."""
+        n = 60000
+        pub = self.sock(zmq.PUB, "pub", SNDHWM=0)
+        time.sleep(0.5)
+        self.stack.redis().execute_command("CLIENT", "PAUSE", "3000", "WRITE")
+        for i in range(n):
+            pub.send_multipart([b"order.paid", order_paid_envelope(f"ff-{i}", str(i))])
+        pub.close(linger=-1)
+        wait_for(lambda: self.stack.journal_seq() + self.stack.stats()["totals"]["dropped"] == n,
+                 timeout=30, what="every event journaled or dropped")
+        time.sleep(0.5)
+        totals = self.stack.stats()["totals"]
+        self.assertEqual(self.stack.journal_seq() + totals["dropped"], n)
+        self.assertGreater(totals["dropped"], 0, "the pause made the door shed")
+        self.assertGreater(self.stack.journal_seq(), 0)
+        self.assertEqual(metric(self.stack.metrics(), "kefu_broker_dropped_total"),
+                         totals["dropped"])
+        r = self.stack.kefuctl("stat")
+        self.assertRegex(r.stdout, rf"dropped {totals['dropped']}\b")
+        log = self.stack.log("kefu-broker")
+        self.assertEqual(log.count("dropping fire-and-forget events"), 1, log[-3000:])
+        self.assertIn(f"dropped {totals['dropped']} fire-and-forget events", log)
+        r = self.stack.pub([paid(n + 1)])
+        self.assertEqual(r.stdout.strip(), f"ok {n - totals['dropped'] + 1}")
+
     def test_http_ingest(self):
         body = json.dumps({k: v for k, v in ORDER.items() if k != "topic"}, ensure_ascii=False)
         code, text = self.stack.http("POST", "/v1/events/order.created", body)
